@@ -1,0 +1,183 @@
+"""One chunk of preprocessing work: read sources, map joints, cut segments and windows, write part files.
+
+Runs inside worker processes; everything it takes and returns pickles cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import motion
+from motion.clip import Clip
+from motion.dataset import make_table, write_part
+from motion.errors import InputError
+from motion.formats import ReadOptions, Source, read_source
+from motion.layout import SegmentLayout, WindowLayout
+from motion.skeleton import JointMap, detect_preset, load_joint_map, preset_joint_map, preset_roles
+from preprocessing.segments import build_segments
+from preprocessing.windows import build_windows, resample
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Settings that determine the datasets' contents (all of them are saved in the manifest).
+
+    Attributes:
+        kinds: which datasets to write: ("segments",), ("windows",) or both.
+        skeleton: training layout preset every clip is mapped to.
+        joint_map: optional JSON joint map for sources whose skeleton is no preset.
+        read: how to read the files (format, fps, up axis, units).
+        segment_fps: frame rate segments are cut at; clips at other rates are resampled.
+        segment_stride: frames between segment starts.
+        window_frames, window_fps, window_stride: HG-VAE window length, rate and stride.
+        contents: keep only clips with these content labels (empty: keep all).
+    """
+
+    kinds: tuple[str, ...] = ("segments", "windows")
+    skeleton: str = "laforge20"
+    joint_map: str | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)
+    segment_fps: float = 30.0
+    segment_stride: int = 1
+    window_frames: int = 50
+    window_fps: float = 25.0
+    window_stride: int = 5
+    contents: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"kinds": list(self.kinds), "contents": list(self.contents)}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One source to process, with its clip name and split fixed by the main process."""
+
+    source: Source
+    name: str
+    split: str
+
+
+@dataclass
+class SourceResult:
+    """What became of one source: counts, or the one-line error."""
+
+    source: str
+    clips: int = 0
+    frames: int = 0
+    rows: dict[str, int] = field(default_factory=dict)  # kind -> rows written
+    too_short: int = 0  # clips shorter than a segment
+    error: str | None = None
+
+
+@dataclass
+class ChunkResult:
+    part: str | None  # part file name (same in every kind's folder), None if nothing was written
+    results: list[SourceResult]
+
+
+def part_name(tasks: list[Task]) -> str:
+    """A part's file name, derived from its sources' identities so reruns never collide."""
+    digest = hashlib.sha1()
+    for task in tasks:
+        digest.update(f"{task.source.name}|{task.source.size}|{task.source.mtime}|{task.split}\n".encode())
+    return f"part-{digest.hexdigest()[:16]}.parquet"
+
+
+def segment_layout(config: PreprocessConfig) -> SegmentLayout:
+    return SegmentLayout(joints=len(motion.load_preset(config.skeleton)))
+
+
+def window_layout(config: PreprocessConfig) -> WindowLayout:
+    return WindowLayout(len(motion.load_preset(config.skeleton)), config.window_frames, config.window_fps)
+
+
+def dataset_metadata(config: PreprocessConfig, kind: str, sources: list[str]) -> dict:
+    """The JSON metadata stored in every part file of the `kind` dataset."""
+    skeleton = motion.load_preset(config.skeleton)
+    if kind == "segments":
+        layout, fps, params = segment_layout(config), config.segment_fps, {"stride": config.segment_stride}
+    else:
+        layout, fps, params = window_layout(config), config.window_fps, {"stride": config.window_stride}
+    return {
+        "kind": kind,
+        "skeleton": skeleton.to_dict(),
+        "fps": fps,
+        "layout": layout.to_dict(),
+        "window": params | {"normalised_at_frame": layout.current_frame if kind == "segments" else 0},
+        "split_rule": "sorted clip names; i % 10 == 0: test, i % 10 == 5: val, else train",
+        "sources": sources,
+        "version": motion.__version__,
+    }
+
+
+def _joint_map(clip: Clip, config: PreprocessConfig) -> JointMap:
+    if config.joint_map is not None:
+        return load_joint_map(config.joint_map)
+    preset = detect_preset(clip.skeleton.joints)
+    if preset is None:
+        raise InputError(
+            f"{clip.source}: skeleton with joints {', '.join(clip.skeleton.joints[:4])}, ... matches no preset; "
+            "pass --joint-map FILE.json"
+        )
+    return preset_joint_map(preset, config.skeleton)
+
+
+def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug: bool = False) -> ChunkResult:
+    """Read each task's source, cut its clips and write one part file per dataset kind.
+
+    Errors are caught per source and reported in its result, so one bad file costs only itself.
+    """
+    roles = preset_roles(config.skeleton)
+    seg_layout, win_layout = segment_layout(config), window_layout(config)
+    rows: dict[str, list] = {kind: [] for kind in config.kinds}
+    results = []
+    for task in tasks:
+        result = SourceResult(task.source.name, rows={kind: 0 for kind in config.kinds})
+        try:
+            clips = read_source(task.source, config.read)
+            for clip in clips:
+                clip = clip.remap(_joint_map(clip, config))
+                name = task.name if len(clips) == 1 else f"{task.name}{clip.name[len(task.source.stem) :]}"
+                result.clips += 1
+                result.frames += clip.frames
+                for kind in config.kinds:
+                    if kind == "segments":
+                        positions = resample(clip.positions, clip.fps, config.segment_fps)
+                        features, starts = build_segments(positions, seg_layout, roles, config.segment_stride)
+                        result.too_short += int(positions.shape[0] < seg_layout.window_frames)
+                    else:
+                        positions = resample(clip.positions, clip.fps, config.window_fps)
+                        features, starts = build_windows(positions, win_layout, roles, config.window_stride)
+                    rows[kind].append((features, starts, name, task.split, clip.labels))
+                    result.rows[kind] += len(starts)
+        except InputError as err:
+            result = SourceResult(task.source.name, error=str(err))
+        except Exception as err:  # a reader bug must not take the other files down with it
+            detail = traceback.format_exc() if debug else f"{type(err).__name__}: {err}"
+            result = SourceResult(task.source.name, error=f"{task.source.name}: unexpected error: {detail}")
+        results.append(result)
+
+    done = [task.source.name for task, result in zip(tasks, results) if result.error is None]
+    if not done:
+        return ChunkResult(None, results)
+    part = part_name(tasks)
+    for kind, pieces in rows.items():
+        width = seg_layout.size if kind == "segments" else win_layout.size
+        table = make_table(
+            np.concatenate([p[0] for p in pieces] + [np.zeros((0, width), np.float32)]),
+            [p[2] for p in pieces for _ in p[1]],
+            np.concatenate([p[1] for p in pieces] + [np.zeros(0, np.int64)]),
+            [p[3] for p in pieces for _ in p[1]],
+            [p[4].get("content") for p in pieces for _ in p[1]],
+            [p[4].get("style") for p in pieces for _ in p[1]],
+            dataset_metadata(config, kind, done),
+        )
+        folder = out / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        write_part(table, folder / part)
+    return ChunkResult(part, results)

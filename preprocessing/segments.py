@@ -1,0 +1,82 @@
+"""Cut clips into normalised DRMM segments: context blocks, next poses and goals (motion.layout)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from motion.geometry import directions_to_local_frame, facing_direction, to_local_frame
+from motion.layout import SegmentLayout
+
+MIN_SHOULDER_WIDTH = 0.01
+"""Metres; a current frame whose shoulders are closer on the ground than this gives no facing, so no segment."""
+
+
+def block_means(cumulative: torch.Tensor, starts: torch.Tensor, begin: int, end: int) -> torch.Tensor:
+    """Means over frames [start + begin, start + end) for each start, from a prefix sum.
+
+    Args:
+        cumulative: (frames + 1, ...) prefix sums over frames, cumulative[0] = 0.
+        starts: (windows,) first frame of each window.
+        begin, end: the frame range relative to the window start.
+    Returns:
+        (windows, ...) means.
+    """
+    return (cumulative[starts + end] - cumulative[starts + begin]) / (end - begin)
+
+
+def build_segments(
+    positions: np.ndarray, layout: SegmentLayout, roles: dict[str, int], stride: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every segment of a clip, normalised at its current frame.
+
+    Each segment is translated so that the root projected on the ground is at the origin
+    and rotated about the up axis so that the character faces +x at the current frame.
+    Block averages come from prefix sums, so no 40-frame window is ever materialised.
+    Segments containing NaN, or whose current frame has no facing (shoulders on top of each
+    other), are left out.
+
+    Args:
+        positions: (frames, joints, 3) float32 global positions, metres, Z-up.
+        layout: the segment layout; layout.joints must equal the clip's joints.
+        roles: joint indices of "root", "left_shoulder", "right_shoulder", "head".
+        stride: frames between consecutive segment starts.
+    Returns:
+        features (segments, layout.size) float32 and starts (segments,) int64 frame indices.
+    """
+    frames = positions.shape[0]
+    if positions.shape[1] != layout.joints:
+        raise ValueError(f"clip has {positions.shape[1]} joints; the layout expects {layout.joints}")
+    if frames < layout.window_frames:
+        return np.zeros((0, layout.size), np.float32), np.zeros(0, np.int64)
+    starts = torch.arange(0, frames - layout.window_frames + 1, stride)
+    pos = torch.from_numpy(positions).double()  # prefix sums over long clips need the precision
+    facing = facing_direction(pos[:, roles["left_shoulder"]], pos[:, roles["right_shoulder"]])
+    zero = torch.zeros((1,) + pos.shape[1:], dtype=pos.dtype)
+    cum_pos = torch.cat((zero, pos.cumsum(0)))  # (frames + 1, joints, 3)
+    cum_facing = torch.cat((zero[:, 0], facing.cumsum(0)))  # (frames + 1, 3)
+
+    context = [block_means(cum_pos, starts, begin, end) for begin, end in layout.context_blocks]
+    offsets = torch.arange(*layout.next_frames)
+    next_poses = pos[starts[:, None] + offsets]  # (segments, next, joints, 3)
+    poses = torch.cat((torch.stack(context, 1), next_poses), 1)  # (segments, poses, joints, 3)
+
+    goal_begin, goal_end = layout.goal_frames
+    goal_root = block_means(cum_pos[:, roles["root"]], starts, goal_begin, goal_end)  # (segments, 3)
+    goal_forward = block_means(cum_facing, starts, goal_begin, goal_end)
+    head_height = block_means(cum_pos[:, roles["head"], 2], starts, goal_begin, goal_end)  # (segments,)
+
+    current = starts + layout.current_frame
+    origin, current_facing = pos[current, roles["root"]], facing[current]
+    segments = starts.shape[0]
+    local_poses = to_local_frame(poses.reshape(segments, -1, 3), origin, current_facing)
+    local_goal = to_local_frame(goal_root[:, None], origin, current_facing)[:, 0]
+    local_forward = directions_to_local_frame(goal_forward[:, None], current_facing)[:, 0]
+    local_forward = local_forward / local_forward.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+    features = torch.cat(
+        (local_poses.reshape(segments, -1), local_goal, local_forward, head_height[:, None]), 1
+    ).float()
+    shoulders = pos[current, roles["left_shoulder"], :2] - pos[current, roles["right_shoulder"], :2]
+    keep = torch.isfinite(features).all(1) & (shoulders.norm(dim=-1) >= MIN_SHOULDER_WIDTH)
+    return features[keep].numpy(), starts[keep].numpy()

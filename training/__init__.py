@@ -1,0 +1,1 @@
+"""Training loops shared by all models: checkpoints, resume, curricula, logs, DDP (built by the DRMM issue)."""
