@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{'clip':<48} {'frames':>7} {'fps':>6} {'seconds':>8} {'joints':>6} {'height m':>8}  labels")
+    print(f"{'clip':<48} {'frames':>7} {'fps':>6} {'seconds':>8} {'joints':>14} {'height m':>8}  labels")
     for source in sources:
         try:
             clips = read_source(source, options)
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             skeleton = f"{len(clip.skeleton)} ({clip.skeleton.name})"
             print(
                 f"{clip.name:<48} {clip.frames:>7} {clip.fps:>6g} {clip.duration:>8.2f} "
-                f"{skeleton:>6} {clip.height:>8.2f}  {labels}"
+                f"{skeleton:>14} {clip.height:>8.2f}  {labels}"
             )
     return 1 if failed else 0
 

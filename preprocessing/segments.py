@@ -12,17 +12,26 @@ MIN_SHOULDER_WIDTH = 0.01
 """Metres; a current frame whose shoulders are closer on the ground than this gives no facing, so no segment."""
 
 
-def block_means(cumulative: torch.Tensor, starts: torch.Tensor, begin: int, end: int) -> torch.Tensor:
-    """Means over frames [start + begin, start + end) for each start, from a prefix sum.
+class PrefixMeans:
+    """Means over frame ranges in O(1) each, from prefix sums; a range holding a NaN gives NaN.
+
+    NaNs are summed as zeros and counted separately, so one gap does not poison every later range.
 
     Args:
-        cumulative: (frames + 1, ...) prefix sums over frames, cumulative[0] = 0.
-        starts: (windows,) first frame of each window.
-        begin, end: the frame range relative to the window start.
-    Returns:
-        (windows, ...) means.
+        values: (frames, ...) float64.
     """
-    return (cumulative[starts + end] - cumulative[starts + begin]) / (end - begin)
+
+    def __init__(self, values: torch.Tensor):
+        missing = torch.isnan(values)
+        zero = torch.zeros((1,) + values.shape[1:], dtype=values.dtype)
+        self.sums = torch.cat((zero, torch.where(missing, 0.0, values).cumsum(0)))  # (frames + 1, ...)
+        self.gaps = torch.cat((zero, missing.to(values.dtype).cumsum(0)))
+
+    def mean(self, starts: torch.Tensor, begin: int, end: int) -> torch.Tensor:
+        """Means over frames [start + begin, start + end) for each start: (windows, ...)."""
+        total = self.sums[starts + end] - self.sums[starts + begin]
+        gaps = self.gaps[starts + end] - self.gaps[starts + begin]
+        return torch.where(gaps > 0, torch.nan, total / (end - begin))
 
 
 def build_segments(
@@ -52,19 +61,17 @@ def build_segments(
     starts = torch.arange(0, frames - layout.window_frames + 1, stride)
     pos = torch.from_numpy(positions).double()  # prefix sums over long clips need the precision
     facing = facing_direction(pos[:, roles["left_shoulder"]], pos[:, roles["right_shoulder"]])
-    zero = torch.zeros((1,) + pos.shape[1:], dtype=pos.dtype)
-    cum_pos = torch.cat((zero, pos.cumsum(0)))  # (frames + 1, joints, 3)
-    cum_facing = torch.cat((zero[:, 0], facing.cumsum(0)))  # (frames + 1, 3)
+    pose_means, facing_means = PrefixMeans(pos), PrefixMeans(facing)
 
-    context = [block_means(cum_pos, starts, begin, end) for begin, end in layout.context_blocks]
+    context = [pose_means.mean(starts, begin, end) for begin, end in layout.context_blocks]
     offsets = torch.arange(*layout.next_frames)
     next_poses = pos[starts[:, None] + offsets]  # (segments, next, joints, 3)
     poses = torch.cat((torch.stack(context, 1), next_poses), 1)  # (segments, poses, joints, 3)
 
     goal_begin, goal_end = layout.goal_frames
-    goal_root = block_means(cum_pos[:, roles["root"]], starts, goal_begin, goal_end)  # (segments, 3)
-    goal_forward = block_means(cum_facing, starts, goal_begin, goal_end)
-    head_height = block_means(cum_pos[:, roles["head"], 2], starts, goal_begin, goal_end)  # (segments,)
+    goal_means = pose_means.mean(starts, goal_begin, goal_end)  # (segments, joints, 3)
+    goal_root, head_height = goal_means[:, roles["root"]], goal_means[:, roles["head"], 2]
+    goal_forward = facing_means.mean(starts, goal_begin, goal_end)  # (segments, 3)
 
     current = starts + layout.current_frame
     origin, current_facing = pos[current, roles["root"]], facing[current]

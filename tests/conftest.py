@@ -1,0 +1,39 @@
+"""Shared test paths: fixtures in tests/data, shipped assets, and the real mocap archive in ../shared."""
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+ASSETS = ROOT / "assets"
+SAMPLE_CLIPS = ASSETS / "clips"
+BANDAI_ZIP = ROOT.parent / "shared" / "data" / "bandai-namco-motion-2.zip"
+BANDAI_ROOT = "Bandai-Namco-Research-Motiondataset-2/"
+LOCOMOTION = ("walk", "walk-turn-left", "walk-turn-right", "run")
+
+
+@pytest.fixture(scope="session")
+def bandai_zip() -> Path:
+    if not BANDAI_ZIP.is_file():
+        pytest.skip(f"real mocap archive not found at {BANDAI_ZIP} (see ../shared/data/README.md)")
+    return BANDAI_ZIP
+
+
+@pytest.fixture
+def small_bandai_zip(bandai_zip: Path, tmp_path: Path) -> Path:
+    """A zip with 8 real Bandai clips (2 per locomotion content), sidecars and label lists, laid out as the original."""
+    with zipfile.ZipFile(bandai_zip) as source:
+        names = source.namelist()
+        picked = []
+        for content in LOCOMOTION:
+            clips = sorted(n for n in names if f"/dataset-2_{content}_normal_" in n and n.endswith(".bvh"))
+            picked += clips[:2]
+        members = picked + [n[:-4] + ".json" for n in picked]
+        members += [BANDAI_ROOT + "cfg/content_label.txt", BANDAI_ROOT + "cfg/style_label.txt"]
+        out = tmp_path / "bandai-small.zip"
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+            for member in members:
+                target.writestr(source.getinfo(member), source.read(member))
+    return out
