@@ -74,7 +74,7 @@ def test_bad_file_is_one_line_others_still_written(inputs, tmp_path, capsys):
     assert code == 0 and "0 failed" in stdout
     data = load_dataset(out)
     expected = assign_splits(source.stem for source in list_sources([inputs]))  # takes share their file's split
-    assert all(split == expected[clip.split("_take")[0]] for clip, split in zip(data.clip, data.split))
+    assert all(split == expected[clip.rsplit("_take", 1)[0]] for clip, split in zip(data.clip, data.split))
 
 
 def test_strict_stops_at_first_bad_input(inputs, tmp_path, capsys):
