@@ -144,7 +144,7 @@ def bench_laforge_reader(repeats: int) -> None:
         assert sum(t.frames for t in takes) == frames and len(takes) == len(clips)
     per_10k = statistics.median(times) / frames * 10_000
     print(
-        f"LaForge CSV reader ({frames:,} frames in {len(clips)} takes, {path.stat().st_size if path.exists() else 0} B): "
+        f"LaForge CSV reader ({frames:,} frames in {len(clips)} takes): "
         f"{per_10k:.3f} s per 10k frames (median of {repeats})"
     )
 
