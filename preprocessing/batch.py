@@ -119,11 +119,11 @@ class Manifest:
         write_bytes_atomic(self.path, json.dumps(data, indent=1).encode())
 
 
-def resume(manifest: Manifest, tasks: list[Task], out: Path, kinds: Iterable[str]) -> list[Task]:
-    """Drop stale parts and return the tasks still to do.
+def resume(manifest: Manifest, tasks: list[Task]) -> list[Task]:
+    """Forget stale parts and return the tasks still to do.
 
-    A part stays only if every source in it is still an input with the same key; the other
-    parts, and files no manifest entry names, are deleted and their current sources redone.
+    A part stays only if every source in it is still an input with the same key; the
+    current sources of the other parts are redone (prune_parts deletes their files).
     """
     current = {task.source.name: task for task in tasks}
     by_part: dict[str, list[str]] = {}
@@ -133,15 +133,21 @@ def resume(manifest: Manifest, tasks: list[Task], out: Path, kinds: Iterable[str
         part
         for part, names in by_part.items()
         if all(
-            n in current and manifest.inputs[n]["key"] == _entry_key(current[n].source, current[n].split) for n in names
+            name in current and manifest.inputs[name]["key"] == _entry_key(current[name].source, current[name].split)
+            for name in names
         )
     }
-    manifest.inputs = {n: e for n, e in manifest.inputs.items() if e["part"] in valid}
-    for kind in kinds:
-        for path in (out / kind).glob(PART_GLOB):
-            if path.name not in valid:
-                path.unlink()
+    manifest.inputs = {name: entry for name, entry in manifest.inputs.items() if entry["part"] in valid}
     return [task for task in tasks if task.source.name not in manifest.inputs]
+
+
+def prune_parts(manifest: Manifest, out: Path) -> None:
+    """Delete part files the manifest does not name: stale ones, and any a stopped run finished unrecorded."""
+    recorded = {entry["part"] for entry in manifest.inputs.values()}
+    for kind in KINDS:
+        for path in (out / kind).glob(PART_GLOB):
+            if path.name not in recorded:
+                path.unlink()
 
 
 def chunked(tasks: list[Task], workers: int) -> list[list[Task]]:
@@ -290,11 +296,14 @@ def run(args: argparse.Namespace) -> int:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest.load(args.out, config, args.overwrite)
-    todo = resume(manifest, tasks, args.out, KINDS)
+    todo = resume(manifest, tasks)
     manifest.save()
-    failures = run_chunks(
-        chunked(todo, args.workers), config, args.out, args.workers, args.strict, args.debug, manifest
-    )
+    prune_parts(manifest, args.out)
+    try:
+        chunks = chunked(todo, args.workers)
+        failures = run_chunks(chunks, config, args.out, args.workers, args.strict, args.debug, manifest)
+    finally:
+        prune_parts(manifest, args.out)
     processed = sum(1 for task in todo if task.source.name in manifest.inputs)
     print(summarize(manifest, config.kinds, processed, len(tasks) - len(todo), filtered, len(failures)))
     print(f"datasets: {', '.join(str(args.out / kind) for kind in config.kinds)}")

@@ -138,6 +138,7 @@ def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug:
     results = []
     for task in tasks:
         result = SourceResult(task.source.name, rows={kind: 0 for kind in config.kinds})
+        source_rows: list[tuple] = []  # kept only if every clip of the source succeeds
         try:
             clips = read_source(task.source, config.read)
             for clip in clips:
@@ -153,8 +154,10 @@ def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug:
                     else:
                         positions = resample(clip.positions, clip.fps, config.window_fps)
                         features, starts = build_windows(positions, win_layout, roles, config.window_stride)
-                    rows[kind].append((features, starts, name, task.split, clip.labels))
+                    source_rows.append((kind, (features, starts, name, task.split, clip.labels)))
                     result.rows[kind] += len(starts)
+            for kind, piece in source_rows:
+                rows[kind].append(piece)
         except InputError as err:
             result = SourceResult(task.source.name, error=str(err))
         except Exception as err:  # a reader bug must not take the other files down with it

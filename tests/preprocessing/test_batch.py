@@ -124,3 +124,15 @@ def test_unknown_path_and_help(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0 and "--workers" in capsys.readouterr().out
+
+
+def test_every_part_on_disk_is_recorded_after_a_strict_stop(small_bandai_zip, tmp_path, capsys):
+    bad = tmp_path / "in" / "zz_broken.bvh"
+    bad.parent.mkdir()
+    bad.write_text((DATA / "translation_channels.bvh").read_text().replace("MOTION", "MOTON"))
+    out = tmp_path / "out"
+    code, _, stderr = run(capsys, small_bandai_zip, bad.parent, "--out", out, "--workers", 2, "--strict")
+    assert code == 1 and "zz_broken.bvh: no MOTION section" in stderr
+    recorded = {entry["part"] for entry in json.loads((out / "manifest.json").read_text())["inputs"].values()}
+    on_disk = {path.name for kind in ("segments", "windows") for path in (out / kind).glob("*")}
+    assert on_disk <= recorded
