@@ -66,8 +66,6 @@ def read_source(source: Source, options: ReadOptions = ReadOptions(), labels: bo
         clips = [clip]
     else:
         raise InputError(f"{source.name}: unknown format {kind!r}; expected one of {', '.join(FORMATS)}")
-    if options.fps is not None and kind == "bvh":
-        clips = [replace(clip, fps=options.fps) for clip in clips]
     if labels:
         found = source.labels()
         clips = [replace(clip, labels=found) for clip in clips] if found else clips

@@ -30,18 +30,12 @@ def parse_numbers(text: str, where: str, first_line: int, per_row: int, what: st
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             values = np.fromstring(text, dtype=np.float32, sep=" ")
-        lines = text.count("\n") + (0 if text.endswith("\n") else 1) - _blank_lines(text)
-        if values.size == lines * per_row:
-            return values.reshape(lines, per_row)
+        rows = sum(1 for line in text.splitlines() if line.strip())
+        if values.size == rows * per_row:
+            return values.reshape(rows, per_row)
     except (ValueError, DeprecationWarning):
         pass
     raise _locate_error(text, where, first_line, per_row, what)
-
-
-def _blank_lines(text: str) -> int:
-    if "\n\n" not in text and not text.startswith("\n") and "\n \n" not in text and "\r" not in text:
-        return 0
-    return sum(1 for line in text.splitlines() if not line.strip())
 
 
 def _locate_error(text: str, where: str, first_line: int, per_row: int, what: str) -> InputError:
