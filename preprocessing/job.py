@@ -9,6 +9,7 @@ import hashlib
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -74,6 +75,16 @@ class SourceResult:
     error: str | None = None
 
 
+class Rows(NamedTuple):
+    """One clip's rows for one dataset kind."""
+
+    features: np.ndarray  # (rows, width) float32
+    starts: np.ndarray  # (rows,) first frame of each row
+    clip: str
+    split: str
+    labels: dict[str, str]
+
+
 @dataclass
 class ChunkResult:
     part: str | None  # part file name (same in every kind's folder), None if nothing was written
@@ -134,11 +145,11 @@ def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug:
     """
     roles = preset_roles(config.skeleton)
     seg_layout, win_layout = segment_layout(config), window_layout(config)
-    rows: dict[str, list] = {kind: [] for kind in config.kinds}
+    rows: dict[str, list[Rows]] = {kind: [] for kind in config.kinds}
     results = []
     for task in tasks:
         result = SourceResult(task.source.name, rows={kind: 0 for kind in config.kinds})
-        source_rows: list[tuple] = []  # kept only if every clip of the source succeeds
+        source_rows: list[tuple[str, Rows]] = []  # kept only if every clip of the source succeeds
         try:
             clips = read_source(task.source, config.read)
             for clip in clips:
@@ -154,7 +165,7 @@ def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug:
                     else:
                         positions = resample(clip.positions, clip.fps, config.window_fps)
                         features, starts = build_windows(positions, win_layout, roles, config.window_stride)
-                    source_rows.append((kind, (features, starts, name, task.split, clip.labels)))
+                    source_rows.append((kind, Rows(features, starts, name, task.split, clip.labels)))
                     result.rows[kind] += len(starts)
             for kind, piece in source_rows:
                 rows[kind].append(piece)
@@ -172,12 +183,12 @@ def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug:
     for kind, pieces in rows.items():
         width = seg_layout.size if kind == "segments" else win_layout.size
         table = make_table(
-            np.concatenate([p[0] for p in pieces] + [np.zeros((0, width), np.float32)]),
-            [p[2] for p in pieces for _ in p[1]],
-            np.concatenate([p[1] for p in pieces] + [np.zeros(0, np.int64)]),
-            [p[3] for p in pieces for _ in p[1]],
-            [p[4].get("content") for p in pieces for _ in p[1]],
-            [p[4].get("style") for p in pieces for _ in p[1]],
+            np.concatenate([r.features for r in pieces] + [np.zeros((0, width), np.float32)]),
+            [r.clip for r in pieces for _ in r.starts],
+            np.concatenate([r.starts for r in pieces] + [np.zeros(0, np.int64)]),
+            [r.split for r in pieces for _ in r.starts],
+            [r.labels.get("content") for r in pieces for _ in r.starts],
+            [r.labels.get("style") for r in pieces for _ in r.starts],
             dataset_metadata(config, kind, done),
         )
         folder = out / kind

@@ -27,7 +27,6 @@ class _Joint:
     parent: int
     offset: tuple[float, float, float]
     channels: list[str]
-    line: int
 
 
 def read_bvh(text: str, where: str, name: str, units: str | None = None, up: str = "y") -> Clip:
@@ -51,7 +50,7 @@ def read_bvh(text: str, where: str, name: str, units: str | None = None, up: str
     joints, motion_line = _parse_hierarchy(lines, where)
     frames, frame_time, data_line = _parse_motion_header(lines, motion_line, where)
     channel_count = sum(len(j.channels) for j in joints)
-    values = parse_numbers_after(text, data_line, where, channel_count)
+    values = _numbers_after(text, data_line, where, channel_count)
     if values.shape[0] < frames:
         raise InputError(f"{where}: header says {frames} frames but {values.shape[0]} rows follow")
     values = values[:frames]
@@ -71,7 +70,7 @@ def read_bvh(text: str, where: str, name: str, units: str | None = None, up: str
     return Clip(np.ascontiguousarray(scaled.numpy(), dtype=np.float32), skeleton, fps, where, name)
 
 
-def parse_numbers_after(text: str, data_line: int, where: str, per_row: int) -> np.ndarray:
+def _numbers_after(text: str, data_line: int, where: str, per_row: int) -> np.ndarray:
     """The (rows, per_row) numbers on the lines after line `data_line` (1-based) of `text`."""
     start = 0
     for _ in range(data_line):
@@ -82,7 +81,7 @@ def parse_numbers_after(text: str, data_line: int, where: str, per_row: int) -> 
 def _parse_hierarchy(lines: list[str], where: str) -> tuple[list[_Joint], int]:
     joints: list[_Joint] = []
     stack: list[int] = []  # joint index per open brace; -1 for an End Site
-    pending: tuple[str, int] | None = None
+    pending: str | None = None  # the joint whose '{' comes next; "" for an End Site
     for number, line in enumerate(lines, start=1):
         tokens = line.split()
         if not tokens:
@@ -96,14 +95,14 @@ def _parse_hierarchy(lines: list[str], where: str) -> tuple[list[_Joint], int]:
             parent = next((i for i in reversed(stack) if i >= 0), -1)
             if key == "ROOT" and stack:
                 raise InputError(f"{where}:{number}: ROOT inside another joint")
-            pending = (" ".join(tokens[1:]), parent)
-            joints.append(_Joint(pending[0], parent, (0.0, 0.0, 0.0), [], number))
+            pending = " ".join(tokens[1:])
+            joints.append(_Joint(pending, parent, (0.0, 0.0, 0.0), []))
         elif key == "End" and len(tokens) > 1 and tokens[1] == "Site":
-            pending = ("", -1)
+            pending = ""
         elif key == "{":
             if pending is None:
                 raise InputError(f"{where}:{number}: '{{' without a joint")
-            stack.append(len(joints) - 1 if pending[0] else -1)
+            stack.append(len(joints) - 1 if pending else -1)
             pending = None
         elif key == "}":
             if not stack:
