@@ -12,6 +12,7 @@ import sys
 SUBCOMMANDS = {
     "preprocess": ("preprocessing.batch:main", "cut mocap files into Parquet segments and windows"),
     "inspect": ("motion.inspect_clips:main", "print frames, fps, duration, joints, height and labels of clips"),
+    "train": ("training.cli:main", "train a model (drmm) on a preprocessed dataset"),
 }
 
 

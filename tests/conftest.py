@@ -21,8 +21,8 @@ def bandai_zip() -> Path:
     return BANDAI_ZIP
 
 
-@pytest.fixture
-def small_bandai_zip(bandai_zip: Path, tmp_path: Path) -> Path:
+@pytest.fixture(scope="session")
+def small_bandai_zip(bandai_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A zip with 8 real Bandai clips (2 per locomotion content), sidecars and label lists, laid out as the original."""
     with zipfile.ZipFile(bandai_zip) as source:
         names = source.namelist()
@@ -32,7 +32,7 @@ def small_bandai_zip(bandai_zip: Path, tmp_path: Path) -> Path:
             picked += clips[:2]
         members = picked + [n[:-4] + ".json" for n in picked]
         members += [BANDAI_ROOT + "cfg/content_label.txt", BANDAI_ROOT + "cfg/style_label.txt"]
-        out = tmp_path / "bandai-small.zip"
+        out = tmp_path_factory.mktemp("bandai") / "bandai-small.zip"
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
             for member in members:
                 target.writestr(source.getinfo(member), source.read(member))

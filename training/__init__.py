@@ -1,1 +1,1 @@
-"""Training loops shared by all models: checkpoints, resume, curricula, logs, DDP (built by the DRMM issue)."""
+"""Training: the loop shared by all models (trainer, distributed) and each model's objective and curriculum."""

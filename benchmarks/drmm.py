@@ -1,0 +1,173 @@
+"""Benchmark the DRMM at the paper's animation size: training speed, playback sampling, quality.
+
+On the 962 locomotion clips of the shared Bandai archive (487-wide segments, stride 1):
+- training iterations/s (L=4, K=512, batch 256) in each curriculum stage, eager and with
+  torch.compile, and the whole-curriculum rate; on a GPU also at larger batches;
+- playback sampling: 256 samples conditioned on a real context (weights 0.333, 0.333, 0.8)
+  and goal (position 0.5, forward 1.0), sorted; unconstrained and with a head-height ceiling;
+- quality: mean test log-likelihood per vector (one-pass estimate and S = 32) of a model
+  trained for --iterations with `motion train drmm` (or of --checkpoint).
+Prints medians and the machine. Usage: python benchmarks/drmm.py [--iterations 20000] [--checkpoint CKPT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from machine import machine
+
+from motion.dataset import load_dataset
+from motion.layout import SegmentLayout
+from motion.models import DRMM, Condition, DRMMConfig
+from motion.skeleton import preset_roles
+from preprocessing.batch import main as preprocess
+from training.drmm import Curriculum, DRMMRecipe
+from training.drmm import main as train
+
+ROOT = Path(__file__).resolve().parents[1]
+BANDAI_ZIP = ROOT.parent / "shared" / "data" / "bandai-namco-motion-2.zip"
+LOCOMOTION = "walk,walk-turn-left,walk-turn-right,run"
+
+
+def locomotion_segments(work: Path) -> Path:
+    out = work / "locomotion"
+    if preprocess([str(BANDAI_ZIP), "--kind", "segments", "--contents", LOCOMOTION, "--out", str(out)]) != 0:
+        sys.exit("preprocessing failed")
+    return out / "segments"
+
+
+def training_rate(data: torch.Tensor, device: torch.device, batch: int, compiled: bool, steps: int) -> list[float]:
+    """Median iterations/s in each curriculum stage (steps timed per stage after a warm-up)."""
+    torch.manual_seed(0)
+    model = DRMM(DRMMConfig(dim=data.shape[1])).to(device)
+    curriculum = Curriculum(iterations=3)  # iteration i is in stage i
+    recipe = DRMMRecipe(model, curriculum, data, None, {})
+    recipe.initialize(data[torch.randint(0, len(data), (batch,))])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.002, fused=True)
+    module = torch.compile(model) if compiled else model
+    rates = []
+    for stage in range(3):
+        times = []
+        for step in range(steps + 20):
+            rows = torch.randint(0, len(data), (batch,), device=device)
+            synchronize(device)
+            started = time.perf_counter()
+            loss, _ = recipe.loss(module, data[rows], stage)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            synchronize(device)
+            if step >= 20:
+                times.append(time.perf_counter() - started)
+        rates.append(1.0 / statistics.median(times))
+    return rates
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def head_heights(layout: SegmentLayout, head: int) -> list[int]:
+    """Indices of the head's z in each next pose."""
+    poses = layout.next_frames[1] - layout.next_frames[0]
+    return [layout.next_pose(pose).start + 3 * head + 2 for pose in range(poses)]
+
+
+def playback_condition(layout: SegmentLayout, segment: torch.Tensor, head: int, ceiling: float | None) -> Condition:
+    """The conditioning of one playback decision, optionally with a head-height ceiling."""
+    weights = torch.zeros(layout.size)
+    for block, weight in enumerate((0.333, 0.333, 0.8)):
+        weights[layout.context_block(block)] = weight
+    weights[layout.goal_root_position] = 0.5
+    weights[layout.goal_forward] = 1.0
+    if ceiling is None:
+        return Condition(values=segment, weights=weights)
+    box_max = torch.full((layout.size,), float("nan"))
+    box_max[head_heights(layout, head)] = ceiling
+    box_max[layout.goal_head_height] = ceiling
+    return Condition(values=segment, weights=weights, box_max=box_max)
+
+
+def sampling_ms(model: DRMM, condition: Condition, calls: int = 60) -> float:
+    generator = torch.Generator(model.means[0].device).manual_seed(0)
+    times = []
+    for _ in range(calls + 5):
+        synchronize(model.means[0].device)
+        started = time.perf_counter()
+        model.sample(256, condition, sort=True, generator=generator)
+        synchronize(model.means[0].device)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times[5:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, help="locomotion segments (default: preprocess the shared archive)")
+    parser.add_argument("--checkpoint", type=Path, help="evaluate this model instead of training one")
+    parser.add_argument("--iterations", type=int, default=20000, help="training iterations of the quality run")
+    parser.add_argument("--steps", type=int, default=100, help="timed training steps per stage")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        segments = args.data or locomotion_segments(work)
+        train_set = load_dataset(segments, split="train")
+        test_set = load_dataset(segments, split="test")
+        data = torch.from_numpy(train_set.features).to(device)
+        print(f"data: {len(train_set):,} train and {len(test_set):,} test vectors of {data.shape[1]} variables")
+
+        print(f"training L=4 K=512 batch 256 on {device} (median of {args.steps} steps per stage):")
+        for compiled in (False, True):
+            rates = training_rate(data, device, 256, compiled, args.steps)
+            whole = 3 / sum(1 / rate for rate in rates)
+            stages = ", ".join(f"stage {i + 1} {rate:.1f}" for i, rate in enumerate(rates))
+            print(f"  {'compiled' if compiled else 'eager   '}: {stages} it/s; whole curriculum {whole:.1f} it/s")
+        if device.type == "cuda":
+            for batch in (1024, 4096, 16384):
+                rates = training_rate(data, device, batch, True, args.steps)
+                whole = 3 / sum(1 / rate for rate in rates)
+                print(f"  compiled, batch {batch}: {whole:.1f} it/s, {whole * batch:,.0f} vectors/s")
+
+        checkpoint = args.checkpoint
+        if checkpoint is None:
+            checkpoint = work / "drmm.pt"
+            started = time.perf_counter()
+            arguments = ["--data", str(segments), "--out", str(checkpoint), "--iterations", str(args.iterations)]
+            if train([*arguments, "--device", args.device, "--validate-every", str(args.iterations)]) != 0:
+                sys.exit("training failed")
+            print(f"trained {args.iterations:,} iterations in {time.perf_counter() - started:.0f} s")
+        model, payload = DRMM.load(checkpoint, device)
+        layout = SegmentLayout.from_dict(payload["layout"])
+        segment = torch.from_numpy(test_set.features[len(test_set) // 2])
+        print("playback sampling, 256 samples per call, sorted:")
+        head = preset_roles(payload["skeleton"]["name"])["head"]
+        plain = playback_condition(layout, segment, head, None)
+        print(f"  context + goals: {sampling_ms(model, plain):.1f} ms per call")
+        ceiling = playback_condition(layout, segment, head, segment[head_heights(layout, head)].min().item() - 0.1)
+        print(f"  with a head-height ceiling: {sampling_ms(model, ceiling):.1f} ms per call")
+
+        test = torch.from_numpy(test_set.features).to(device)
+        generator = torch.Generator(device).manual_seed(0)
+        one_pass = model.log_likelihood(test, passes=1, generator=generator).mean().item()
+        s32 = model.log_likelihood(test, passes=32, generator=generator).mean().item()
+        iterations = payload.get("iteration", "?")
+        print(
+            f"test log-likelihood after {iterations} iterations: {one_pass:.1f} nats/vector (one pass), {s32:.1f} (S=32)"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"peak RSS of this process: {peak:.2f} GiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,500 @@
+"""Deep Residual Mixture Model (Hämäläinen & Solin, "Deep Residual Mixture Models").
+
+A stack of L mixture layers with K components each. Layer l sees data streams: the residual
+of the real-valued input left by layers 1..l-1, and one categorical stream per earlier
+layer carrying that layer's latent h as log(smooth(onehot(h))). Each layer samples h from
+its posterior (the M-block), reconstructs its input with component h's mean (the M^-1 block)
+and passes the residual on. The sum of the layers' reconstructions is a sample.
+
+Trained once, the model samples any variables given any others (multipliers m, Eq. 11),
+Gaussian priors and linear inequality constraints (Sec. 3.5), and estimates likelihoods
+by importance sampling over latent paths (Eq. 9-10).
+
+Choices where the paper leaves room, made so that its equations hold exactly:
+- Categorical streams pass to later layers unchanged (their residual is the identity).
+  Subtracting log p_h in log space and renormalising would turn the 1e-8 smoothing mass
+  into the dominant category wherever a component gives a category near-zero probability.
+  With the identity, Eq. 4's cross-entropy is an exact gather, O(NK) instead of O(NK^2),
+  and Eq. 7-8 still hold (a zero shift has unit Jacobian).
+- q(h) in Eq. 10 is the truncated, renormalised distribution h is actually drawn from
+  (App. C.2), so every estimate is an importance-sampling estimate for that proposal.
+- Every Gaussian normalising constant is included: Eq. 4's -N log sigma - N/2 log 2pi, and
+  per variable -log sigma - 1/2 log 2pi in Eq. 11 (the paper prints "- log 2pi", which would
+  not reduce to Eq. 4 at m = 1).
+- The one-pass log-likelihood returned with each sample is the Eq. 10 estimate, along that
+  sample's latent path, of what it was conditioned on: the known variables weighted by m and
+  the prior and constraint factors. It ranks samples by how well their path explains the
+  conditions; to score the samples themselves, call `log_likelihood(samples)`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from motion.checkpoint import load_checkpoint, save_checkpoint
+from motion.models.conditions import Condition, ConditionTensors
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+INV_SQRT2 = 1 / math.sqrt(2)
+
+
+@dataclass(frozen=True)
+class DRMMConfig:
+    """Architecture and sampling constants (DRMM paper, Sec. 3 and Table 1)."""
+
+    dim: int  # D: real-valued variables per data vector
+    layers: int = 4  # L
+    components: int = 512  # K per layer
+    smoothing: float = 1e-8  # Laplace smoothing of the one-hot latent streams
+    train_truncation: float = 0.5  # alpha_t while training (App. C.2)
+    sample_truncation: float = 0.05  # alpha_t at inference
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "layers", "components"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("train_truncation", "sample_truncation"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DRMMConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown DRMM config fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Which terms the training pass includes (the curriculum of Sec. 3.4 sets these)."""
+
+    latent_terms: bool = True  # the categorical streams' cross-entropy in Eq. 4
+    weight_terms: bool = True  # log w_h
+    detach_layers: bool = False  # gradient stops between layers
+    regularization: float = 0.0  # alpha of the orphan-component term
+
+
+class TrainingTerms(NamedTuple):
+    layer_log_likelihood: Tensor  # (L,) batch means of L_l, the one-pass log-likelihood of layers 1..l, nats
+    regularization: Tensor  # scalar to add to the loss: the orphan-component term
+
+
+class Samples(NamedTuple):
+    samples: Tensor  # (..., n, D) sum of the layers' reconstructions
+    log_likelihood: Tensor  # (..., n) one-pass estimate of the conditions' log-likelihood, nats
+
+
+def truncate_logits(logits: Tensor, truncation: float) -> Tensor:
+    """Zero (in log space: -inf) every component whose probability is below truncation * max (App. C.2)."""
+    if truncation <= 0.0:
+        return logits
+    threshold = logits.amax(-1, keepdim=True) + math.log(truncation)
+    return logits.masked_fill(logits < threshold, -math.inf)
+
+
+def log_normal_cdf(x: Tensor) -> Tensor:
+    """log Phi(x), the standard normal log-CDF, for inference.
+
+    Through erfc where that is accurate, and the asymptotic series below x = -5, where erfc
+    underflows in float32: ~5x faster than torch.special.log_ndtr on the CPU, and within
+    1e-3 nats (5e-5 relative) of it everywhere.
+    """
+    direct = torch.log(0.5 * torch.erfc(x * -INV_SQRT2))
+    tail = x.clamp_max(-5.0)
+    inv_square = 1.0 / (tail * tail)
+    asymptotic = -0.5 * tail * tail - torch.log(-tail) - HALF_LOG_2PI + torch.log1p(-inv_square + 3 * inv_square**2)
+    return torch.where(x > -5.0, direct, asymptotic)
+
+
+def sample_categorical(logits: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Draw one index per row from softmax(logits) by inverting the cumulative distribution.
+
+    One uniform number per row, rather than the K of the Gumbel-max trick: drawing random
+    numbers is the slowest part of a pass on the CPU.
+
+    Args:
+        logits: (..., K) unnormalised log-probabilities; -inf marks excluded components.
+    Returns:
+        index (...,) int64 and its log-probability (...,).
+    """
+    log_prob = torch.log_softmax(logits, -1)
+    cumulative = log_prob.exp().cumsum(-1)
+    uniform = torch.rand(cumulative.shape[:-1] + (1,), generator=generator, device=logits.device)
+    # Scaling by the last entry absorbs the cumulative sum's rounding error.
+    index = torch.searchsorted(cumulative, uniform * cumulative[..., -1:], right=True).squeeze(-1)
+    index = index.clamp_max(logits.shape[-1] - 1)
+    return index, log_prob.gather(-1, index[..., None]).squeeze(-1)
+
+
+class DRMM(nn.Module):
+    """The model. Parameters, with L layers, K components and D variables:
+
+    means[l]: (K, D) component means mu of layer l's real stream.
+    log_sigma: (L,) log of each layer's isotropic standard deviation.
+    weight_logits: (L, K) softmax-parameterised component weights w.
+    latent_logits[l]: (l, K, K) for layer l (0-based), one table per earlier layer j,
+        indexed [j, category, component]; log p_{k,j} = log_softmax over categories.
+    """
+
+    def __init__(self, config: DRMMConfig) -> None:
+        super().__init__()
+        self.config = config
+        L, K, D = config.layers, config.components, config.dim
+        self.means = nn.ParameterList([nn.Parameter(torch.zeros(K, D)) for _ in range(L)])
+        self.log_sigma = nn.Parameter(torch.zeros(L))
+        self.weight_logits = nn.Parameter(torch.zeros(L, K))
+        # Near-uniform categorical tables, as in the reference implementation.
+        self.latent_logits = nn.ParameterList([nn.Parameter(torch.rand(layer, K, K) * 1e-3) for layer in range(L)])
+        self._tables: tuple[tuple, list[tuple[Tensor, Tensor]]] | None = None
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # Layer likelihood terms (Eq. 4 and 11) -------------------------------------------------
+
+    def _real_term(self, layer: int, x: Tensor, weights: Tensor | None = None) -> Tensor:
+        """sum_n m_n log N(x_n | mu_{k,n}, sigma^2) for every component k.
+
+        Args:
+            x: (..., N, D) real-stream input of `layer`.
+            weights: None (every variable counts once) or (..., N or 1, D) multipliers m.
+        Returns:
+            (..., N, K) log-densities, nats.
+        """
+        mean = self.means[layer]  # (K, D)
+        log_sigma = self.log_sigma[layer]
+        if weights is None:
+            squared = torch.addmm((mean * mean).sum(-1), x.reshape(-1, x.shape[-1]), mean.T, alpha=-2)
+            squared = squared.reshape(*x.shape[:-1], -1) + (x * x).sum(-1, keepdim=True)
+            count = x.shape[-1]
+        else:
+            squared = (weights * x * x).sum(-1, keepdim=True) - 2 * (weights * x) @ mean.T + weights @ (mean * mean).T
+            count = weights.sum(-1, keepdim=True)
+        # The expansion can dip below zero by rounding; a distance cannot.
+        return -0.5 * torch.exp(-2 * log_sigma) * squared.clamp_min(0) - count * (log_sigma + HALF_LOG_2PI)
+
+    def _latent_tables(self, layer: int) -> tuple[Tensor, Tensor]:
+        """`layer`'s categorical tables flattened for a gather, and the per-component constant.
+
+        The Eq. 4 cross-entropy with y = smooth(onehot(h)) = (1 - eps) onehot(h) + eps / C is
+        (1 - eps) logits[h, k] + eps / C sum_c logits[c, k] - logsumexp_c logits[c, k].
+        The middle term's gradient, eps / C per entry (~2e-11), is below float32 resolution
+        next to the others, so only its value is kept.
+
+        Returns:
+            logits (j * C, K) and constant (K,), nats.
+        """
+        logits = self.latent_logits[layer]  # (j, C, K)
+        eps, categories = self.config.smoothing, logits.shape[1]
+        smoothing = eps / categories * logits.detach().sum(1)  # (j, K)
+        constant = (smoothing - torch.logsumexp(logits, 1)).sum(0)  # (K,)
+        return logits.reshape(-1, logits.shape[-1]), constant
+
+    def _inference_tables(self) -> list[tuple[Tensor, Tensor]]:
+        """`_latent_tables` of every layer, cached while the parameters are unchanged."""
+        key = tuple((p._version, p.data_ptr()) for p in self.latent_logits)
+        if self._tables is None or self._tables[0] != key:
+            with torch.no_grad():
+                self._tables = (key, [self._latent_tables(layer) for layer in range(self.config.layers)])
+        return self._tables[1]
+
+    def _latent_term(self, tables: tuple[Tensor, Tensor], latents: Tensor) -> Tensor:
+        """sum_j softmax(x_j) . log p_{k,j} for the smoothed one-hot streams of the earlier layers.
+
+        Args:
+            tables: from `_latent_tables`.
+            latents: (..., N, j) int64 latents of the earlier layers.
+        Returns:
+            (..., N, K) nats.
+        """
+        logits, constant = tables
+        streams = latents.shape[-1]
+        rows = latents + torch.arange(streams, device=latents.device) * (logits.shape[0] // streams)
+        gathered = F.embedding(rows, logits)  # (..., N, j, K)
+        return (1 - self.config.smoothing) * gathered.sum(-2) + constant
+
+    def _log_weights(self, layer: int) -> Tensor:
+        return torch.log_softmax(self.weight_logits[layer], -1)
+
+    # Priors and constraints, in a layer's residual space (Sec. 3.5) -----------------------
+
+    def _condition_term(self, layer: int, condition: ConditionTensors, reconstruction: Tensor) -> Tensor:
+        """log of each component's integral against the priors and constraints.
+
+        Args:
+            condition: G problems.
+            reconstruction: (G, N, D) sum of the earlier layers' reconstructions; the priors and
+                constraints are shifted by it into this layer's residual space.
+        Returns:
+            (G, N, K) nats.
+        """
+        mean = self.means[layer]  # (K, D)
+        sigma = self.log_sigma[layer].exp()
+        term = reconstruction.new_zeros(())
+        if condition.prior is not None:
+            prior_mean, prior_sd, weight = condition.prior  # (G, D) each
+            variance = sigma**2 + prior_sd**2
+            coefficient = (weight / (2 * variance))[:, None]  # (G, 1, D)
+            offset = prior_mean[:, None] - reconstruction  # (G, N, D)
+            squared = (
+                (coefficient * offset**2).sum(-1, keepdim=True)
+                - 2 * (coefficient * offset) @ mean.T
+                + coefficient @ (mean * mean).T
+            )
+            normaliser = (weight * (0.5 * torch.log(variance) + HALF_LOG_2PI)).sum(-1)  # (G,)
+            term = term - squared - normaliser[:, None, None]
+        if condition.inequalities is not None:
+            normal, offset, weight = condition.inequalities  # (G, C, D), (G, C), (G, C)
+            shifted = offset[:, None] + reconstruction @ normal.transpose(1, 2)  # (G, N, C)
+            distance = (normal @ mean.T)[:, None] + shifted[..., None]  # (G, N, C, K)
+            term = term + (weight[:, None, :, None] * log_normal_cdf(distance / sigma)).sum(-2)
+        if condition.box is not None:
+            index, low, high, weight = condition.box  # (A,), (G, A) x3
+            bounded_mean = mean[:, index]  # (K, A)
+            bounded_reconstruction = reconstruction[..., index][:, :, None]  # (G, N, 1, A)
+            above_low = bounded_mean - (low[:, None, None] - bounded_reconstruction)  # (G, N, K, A)
+            below_high = (high[:, None, None] - bounded_reconstruction) - bounded_mean
+            log_mass = log_normal_cdf(above_low / sigma) + log_normal_cdf(below_high / sigma)
+            term = term + (weight[:, None, None] * log_mass).sum(-1)
+        return term
+
+    # Training ------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def initialize(self, x: Tensor, generator: torch.Generator | None = None) -> None:
+        """Data-dependent initialisation from a first batch, layer by layer.
+
+        Each layer's means are drawn from a diagonal Gaussian fit to its input (truncated at
+        2 sd); the batch is assigned to the nearest means, and sigma is set to the maximum-
+        likelihood value for that assignment, the rms residual per variable. (The reference code
+        sets sigma to a tenth of the data's spread instead; so small a sigma gives huge first
+        gradients that stall Adam's step size for thousands of iterations.) The residual goes on
+        to the next layer.
+
+        Args:
+            x: (N, D) training vectors.
+        """
+        K, D = self.config.components, self.config.dim
+        residual = x
+        for layer in range(self.config.layers):
+            mean, sd = residual.mean(0), residual.std(0, unbiased=False)
+            noise = torch.randn(K, D, generator=generator, device=x.device).clamp(-2, 2)
+            self.means[layer].copy_(mean + sd * noise)
+            nearest = torch.cdist(residual, self.means[layer]).argmin(-1)
+            residual = residual - self.means[layer][nearest]
+            self.log_sigma[layer] = 0.5 * residual.pow(2).mean().clamp_min(1e-12).log()
+
+    def forward(self, x: Tensor, objective: Objective, generator: torch.Generator | None = None) -> TrainingTerms:
+        """The terms of the training objective for a batch (Sec. 3.4), single-pass estimates of Eq. 10.
+
+        L_l, the log-likelihood of the model made of layers 1..l, is estimated as
+        log p_l(X^(l)) - sum_{j<l} log q(h^(j)); L_L is the model's. The orphan-component term
+        is alpha * -(1/K) sum_k max_i log f(x_i | k), summed over layers. The curriculum
+        combines them: loss = -((1 - mix) sum_l L_l + mix L_L) + regularization.
+
+        Args:
+            x: (N, D) training vectors.
+        """
+        L, truncation = self.config.layers, self.config.train_truncation
+        residual = x
+        log_q = x.new_zeros(x.shape[0])
+        latents = torch.empty(x.shape[0], 0, dtype=torch.long, device=x.device)
+        layer_ll = []
+        regularization = x.new_zeros(())
+        for layer in range(L):
+            if objective.detach_layers:
+                residual, log_q = residual.detach(), log_q.detach()
+            real = self._real_term(layer, residual)  # (N, K)
+            logits = real
+            if objective.latent_terms and layer > 0:
+                logits = logits + self._latent_term(self._latent_tables(layer), latents)
+            if objective.weight_terms:
+                logits = logits + self._log_weights(layer)
+            layer_ll.append((torch.logsumexp(logits, -1) - log_q).mean())
+            if objective.regularization:
+                regularization = regularization - objective.regularization * real.amax(0).mean()
+            if layer < L - 1:
+                truncated = truncate_logits(logits, truncation)
+                latent, _ = sample_categorical(truncated.detach(), generator)
+                # log q(h) keeps its gradient (it is part of Eq. 10's estimate); h itself is discrete.
+                log_q_latent = torch.log_softmax(truncated, -1).gather(-1, latent[:, None]).squeeze(-1)
+                # Under gradient stops the residual needs no graph back to this layer's means.
+                means = self.means[layer].detach() if objective.detach_layers else self.means[layer]
+                residual = residual - means[latent]
+                log_q = log_q + log_q_latent
+                latents = torch.cat([latents, latent[:, None]], 1)
+        return TrainingTerms(torch.stack(layer_ll), regularization)
+
+    # Inference -----------------------------------------------------------------------------
+
+    def _conditioned_pass(
+        self,
+        values: Tensor | None,
+        weights: Tensor | None,
+        problems: int,
+        count: int,
+        condition: ConditionTensors | None,
+        truncation: float,
+        latent_weight: float,
+        generator: torch.Generator | None,
+    ) -> tuple[Tensor, Tensor]:
+        """One forward pass sampling every layer's latent, for G problems x `count` rows each.
+
+        Args:
+            values: (G, D) known values, or None when no variable is known.
+            weights: (G, D) multipliers m; None with `values` means every variable counts once.
+        Returns:
+            reconstruction (G, count, D): sum of the layers' reconstructions, and
+            log_likelihood (G, count): the one-pass Eq. 10 estimate of the known values,
+            priors and constraints.
+        """
+        L, D = self.config.layers, self.config.dim
+        device = self.means[0].device
+        tables = self._inference_tables()
+        reconstruction = torch.zeros(problems, 1, D, device=device)
+        log_q = torch.zeros(problems, count, device=device)
+        latents = torch.empty(problems, count, 0, dtype=torch.long, device=device)
+        weights_rows = None if weights is None else weights[:, None]  # (G, 1, D)
+        for layer in range(L):
+            # The first layer sees the same input in every row of a problem: evaluate it once.
+            logits = self._log_weights(layer).expand(problems, reconstruction.shape[1], -1)
+            if values is not None:
+                logits = logits + self._real_term(layer, values[:, None] - reconstruction, weights_rows)
+            if condition is not None and condition.has_terms:
+                logits = logits + self._condition_term(layer, condition, reconstruction)
+            if layer > 0 and latent_weight:
+                logits = logits + latent_weight * self._latent_term(tables[layer], latents)
+            logits = logits.expand(problems, count, -1)
+            if layer == L - 1:
+                log_likelihood = torch.logsumexp(logits, -1) - log_q
+            latent, log_q_latent = sample_categorical(truncate_logits(logits, truncation), generator)
+            reconstruction = reconstruction + self.means[layer][latent]
+            log_q = log_q + log_q_latent
+            latents = torch.cat([latents, latent[..., None]], -1)
+        return reconstruction, log_likelihood
+
+    @torch.no_grad()
+    def sample(
+        self,
+        count: int,
+        condition: Condition | None = None,
+        *,
+        sort: bool = True,
+        noise: bool = False,
+        truncation: float | None = None,
+        latent_weight: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Samples:
+        """Draw samples, optionally conditioned (Sec. 3.5).
+
+        Args:
+            count: samples per conditioning problem.
+            condition: known values, priors and constraints; 2-D inputs give a batch of problems.
+            sort: order each problem's samples by decreasing log-likelihood.
+            noise: add N(0, sigma_L^2) noise, the variance the last layer leaves unmodelled.
+            truncation: alpha_t; default config.sample_truncation.
+            latent_weight: the stream multiplier m_c of every categorical stream (Eq. 11).
+            generator: torch RNG for reproducible draws (on the model's device).
+        Returns:
+            samples (count, D), or (problems, count, D) when any input has a problem axis,
+            and their log-likelihood estimates (count,) or (problems, count), nats.
+        """
+        D = self.config.dim
+        device = self.means[0].device
+        tensors = condition.tensors(D, device) if condition is not None else None
+        problems = tensors.problems if tensors is not None else 1
+        truncation = self.config.sample_truncation if truncation is None else truncation
+        values = tensors.values if tensors is not None else None
+        weights = tensors.weights if tensors is not None else None
+        samples, log_likelihood = self._conditioned_pass(
+            values, weights, problems, count, tensors, truncation, latent_weight, generator
+        )
+        if noise:
+            noise_sd = self.log_sigma[-1].exp()
+            samples = samples + noise_sd * torch.randn(samples.shape, generator=generator, device=device)
+        if sort:
+            log_likelihood, order = log_likelihood.sort(-1, descending=True)
+            samples = samples.gather(1, order[..., None].expand_as(samples))
+        if condition is None or not _has_problem_axis(condition):
+            return Samples(samples[0], log_likelihood[0])
+        return Samples(samples, log_likelihood)
+
+    @torch.no_grad()
+    def log_likelihood(
+        self,
+        x: Tensor,
+        weights: Tensor | None = None,
+        *,
+        passes: int = 32,
+        truncation: float | None = None,
+        chunk: int = 256,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Importance-sampled log p(x) over `passes` forward passes (Eq. 9-10), per data point.
+
+        With `weights` (multipliers m of 0 and 1), the variables with m = 0 are marginalised
+        out (App. A): the result is the log-likelihood of the others.
+
+        Args:
+            x: (N, D) data.
+            weights: None (all variables) or (D,) or (N, D) multipliers.
+            passes: S, forward passes per data point; log-sum-exp over them minus log S.
+            chunk: data points per forward batch (memory: chunk * passes rows).
+        Returns:
+            (N,) log-likelihoods, nats, every normalising constant included.
+        """
+        truncation = self.config.sample_truncation if truncation is None else truncation
+        x = x.to(self.means[0].device, torch.float32)
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float32, device=x.device).expand_as(x)
+        result = []
+        for start in range(0, x.shape[0], chunk):
+            rows = slice(start, start + chunk)
+            _, estimates = self._conditioned_pass(
+                x[rows], None if weights is None else weights[rows], x[rows].shape[0], passes, None,
+                truncation, 1.0, generator,
+            )  # fmt: skip
+            result.append(torch.logsumexp(estimates, -1) - math.log(passes))
+        return torch.cat(result)
+
+    # Checkpoints ---------------------------------------------------------------------------
+
+    def save(self, path: str | Path, extra: dict | None = None) -> None:
+        """Write config and weights (plus `extra`, e.g. the segment layout) to a checkpoint."""
+        save_checkpoint(
+            path, {"kind": "drmm", "config": self.config.to_dict(), "model": self.state_dict()} | (extra or {})
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> tuple[DRMM, dict]:
+        """Rebuild a model from a checkpoint (weights_only loading).
+
+        Returns:
+            the model in eval mode on `device`, and the checkpoint dict (layout, metadata, ...).
+        """
+        payload = load_checkpoint(path, kind="drmm", map_location=device)
+        model = cls(DRMMConfig.from_dict(payload["config"])).to(device)
+        model.load_state_dict(payload["model"])
+        return model.eval(), payload
+
+
+def _has_problem_axis(condition: Condition) -> bool:
+    """Whether any per-variable input of `condition` is 2-D (or its constraints 3-D)."""
+    for name in ("values", "weights", "prior_mean", "prior_sd", "prior_weight", "box_min", "box_max", "box_weight"):
+        value = getattr(condition, name)
+        if value is not None and torch.as_tensor(value).ndim == 2:
+            return True
+    return condition.inequality_a is not None and torch.as_tensor(condition.inequality_a).ndim == 3

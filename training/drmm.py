@@ -1,0 +1,230 @@
+"""Training a DRMM: the 3-stage curriculum of the DRMM paper (Sec. 3.4) and `motion train drmm`.
+
+Stages, one third of the iterations each:
+1. the proxy objective sum_l L_l with gradient stops between layers, without the weights w
+   and the categorical streams, plus the orphan-component term;
+2. the same with the categorical streams;
+3. everything, no gradient stops, the objective interpolated linearly from the proxy to the
+   log-likelihood L_L, and the learning rate dropped 10x and annealed linearly to 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from motion.dataset import Dataset, load_dataset
+from motion.errors import InputError
+from motion.models.drmm import DRMM, DRMMConfig, Objective
+from training.distributed import setup, teardown
+from training.trainer import Interrupted, TrainConfig, Trainer
+
+log = logging.getLogger(__name__)
+
+STAGES = ("1-proxy", "2-latents", "3-likelihood")
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    """Stage, objective, proxy-to-likelihood mix and learning-rate factor per iteration."""
+
+    iterations: int
+    regularization: float = 0.001  # alpha of Sec. 3.4 (Table 1 lists 0.1; the text, 0.001)
+
+    def stage(self, iteration: int) -> int:
+        """0, 1 or 2."""
+        return min(3 * iteration // self.iterations, 2)
+
+    def stage_progress(self, iteration: int) -> float:
+        """Fraction [0, 1) of the current stage done."""
+        return 3 * iteration / self.iterations - self.stage(iteration)
+
+    def objective(self, iteration: int) -> Objective:
+        stage = self.stage(iteration)
+        return Objective(
+            latent_terms=stage >= 1,
+            weight_terms=stage == 2,
+            detach_layers=stage < 2,
+            regularization=self.regularization if stage < 2 else 0.0,
+        )
+
+    def likelihood_mix(self, iteration: int) -> float:
+        return self.stage_progress(iteration) if self.stage(iteration) == 2 else 0.0
+
+    def lr_factor(self, iteration: int) -> float:
+        return 0.1 * (1.0 - self.stage_progress(iteration)) if self.stage(iteration) == 2 else 1.0
+
+
+class DRMMRecipe:
+    """The DRMM's part of training: objective, curriculum, validation log-likelihood."""
+
+    kind = "drmm"
+    metric_names = ("ll", "regularization")
+    validation_names = ("val_ll",)
+
+    def __init__(
+        self,
+        model: DRMM,
+        curriculum: Curriculum,
+        train_data: Tensor,
+        val_data: Tensor | None,
+        extra: dict,
+        val_passes: int = 8,
+    ) -> None:
+        self.model, self.curriculum, self.train_data = model, curriculum, train_data
+        self.val_data, self.val_passes, self.extra = val_data, val_passes, extra
+
+    def initialize(self, batch: Tensor) -> None:
+        self.model.initialize(batch)
+
+    def stage(self, iteration: int) -> str:
+        return STAGES[self.curriculum.stage(iteration)]
+
+    def lr_factor(self, iteration: int) -> float:
+        return self.curriculum.lr_factor(iteration)
+
+    def loss(self, module: nn.Module, batch: Tensor, iteration: int) -> tuple[Tensor, dict[str, Tensor]]:
+        terms = module(batch, self.curriculum.objective(iteration))
+        mix = self.curriculum.likelihood_mix(iteration)
+        layer_ll = terms.layer_log_likelihood
+        objective = layer_ll[-1] if mix == 1.0 else (1.0 - mix) * layer_ll.sum() + mix * layer_ll[-1]
+        # "ll" is L_L under the stage's terms: stages 1-2 leave out w and (stage 1) the latents.
+        return -objective + terms.regularization, {"ll": layer_ll[-1].detach(), "regularization": terms.regularization}
+
+    def validate(self) -> dict[str, float]:
+        if self.val_data is None:
+            return {}
+        generator = torch.Generator(self.val_data.device).manual_seed(0)
+        ll = self.model.log_likelihood(self.val_data, passes=self.val_passes, generator=generator)
+        return {"val_ll": ll.mean().item()}
+
+    def checkpoint_extra(self) -> dict:
+        return self.extra
+
+
+def dataset_rows(data: Dataset, contents: list[str] | None) -> np.ndarray:
+    """Feature rows, optionally only those whose content label is in `contents`."""
+    if not contents:
+        return data.features
+    keep = np.isin(data.content.astype(str), contents)
+    return data.features[keep]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="motion train drmm",
+        description="Train a Deep Residual Mixture Model on Parquet segments (DRMM paper, Sec. 3.4). "
+        "Launch with torchrun for several GPUs or nodes.",
+    )
+    parser.add_argument("--data", required=True, type=Path, help="dataset folder written by `motion preprocess`")
+    parser.add_argument("--out", required=True, type=Path, help="checkpoint file to write (log: OUT.csv)")
+    parser.add_argument("--layers", type=int, default=4, help="L, mixture layers")
+    parser.add_argument("--components", type=int, default=512, help="K, components per layer")
+    parser.add_argument("--iterations", type=int, default=20000, help="total training iterations")
+    parser.add_argument("--batch", type=int, default=256, help="vectors per iteration (per process under torchrun)")
+    parser.add_argument("--lr", type=float, default=0.002, help="Adam learning rate of stages 1-2")
+    parser.add_argument("--regularization", type=float, default=0.001, help="orphan-component weight alpha")
+    parser.add_argument("--contents", help="comma-separated content labels to train on (default: all rows)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="torch.compile the step")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="iterations between checkpoints")
+    parser.add_argument("--validate-every", type=int, default=1000, help="iterations between validations")
+    parser.add_argument("--val-size", type=int, default=2048, help="val vectors used for validation (0: none)")
+    parser.add_argument("--val-passes", type=int, default=8, help="importance passes S of the validation estimate")
+    parser.add_argument("--resume", action="store_true", help="continue from --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.out.exists() and not (args.resume or args.overwrite):
+        raise InputError(f"{args.out} exists; pass --resume to continue it or --overwrite to replace it")
+    if args.resume and not args.out.exists():
+        raise InputError(f"{args.out}: nothing to resume")
+    topology = setup(args.device)
+    try:
+        contents = [c for c in (args.contents or "").split(",") if c]
+        train = load_dataset(args.data, split="train")
+        if train.metadata.get("kind") != "segments":
+            raise InputError(f"{args.data}: holds {train.metadata.get('kind')}; the DRMM trains on segments")
+        train_rows = dataset_rows(train, contents)
+        if len(train_rows) < args.batch:
+            raise InputError(f"{args.data}: {len(train_rows)} training rows, fewer than one batch of {args.batch}")
+        val_data = None
+        if args.val_size:
+            val_rows = dataset_rows(load_dataset(args.data, split="val"), contents)
+            if len(val_rows):
+                pick = np.random.default_rng(0).permutation(len(val_rows))[: args.val_size]
+                val_data = torch.from_numpy(val_rows[np.sort(pick)]).to(topology.device)
+            else:
+                log.warning("%s: no val rows; validation skipped", args.data)
+        config = DRMMConfig(dim=train_rows.shape[1], layers=args.layers, components=args.components)
+        train_config = TrainConfig(
+            iterations=args.iterations,
+            batch=args.batch,
+            lr=args.lr,
+            seed=args.seed,
+            checkpoint_every=args.checkpoint_every,
+            validate_every=args.validate_every,
+            compile=args.compile,
+        )
+        extra = {
+            "layout": train.layout.to_dict(),
+            "skeleton": train.skeleton.to_dict(),
+            "fps": train.fps,
+            "data": {"path": str(args.data), "contents": contents, "train_rows": int(len(train_rows))},
+            "regularization": args.regularization,
+        }
+        recipe = DRMMRecipe(
+            DRMM(config),
+            Curriculum(args.iterations, args.regularization),
+            torch.from_numpy(train_rows).to(topology.device),
+            val_data,
+            extra,
+            val_passes=args.val_passes,
+        )
+        if topology.is_main:
+            print(
+                f"DRMM L={config.layers} K={config.components} D={config.dim} "
+                f"({recipe.model.parameter_count:,} parameters) on {len(train_rows):,} vectors, "
+                f"{args.iterations:,} iterations, batch {args.batch}, {topology.device}"
+                + (f" x {topology.world_size} processes" if topology.distributed else ""),
+                file=sys.stderr,
+            )
+        validation = Trainer(recipe, train_config, args.out, topology).run(resume=args.resume)
+        if topology.is_main:
+            figures = ", ".join(f"{k} {v:.2f}" for k, v in validation.items())
+            print(f"wrote {args.out}" + (f" ({figures})" if figures else ""), file=sys.stderr)
+        return 0
+    finally:
+        teardown(topology)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return run(args)
+    except InputError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Interrupted as stop:
+        print(stop, file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

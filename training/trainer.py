@@ -1,0 +1,241 @@
+"""The training loop every model shares: batches, Adam, schedules, logs, checkpoints, resume, DDP.
+
+A model brings a `Recipe`: its objective, curriculum (stage names and learning-rate factor
+per iteration), validation and data-dependent initialisation. The trainer does the rest:
+- a tqdm bar with loss, log-likelihood, learning rate and stage, and a CSV log beside the
+  checkpoint (`CKPT` -> `CKPT.csv`) with every metric every `log_every` iterations;
+- validation every `validate_every` iterations and at the end;
+- checkpoints (model config and weights, optimiser, RNG states, iteration, recipe extras such
+  as the segment layout) every `checkpoint_every` iterations, at the end, and on Ctrl-C or
+  SIGTERM, written atomically; `resume=True` continues from one bit for bit on the CPU;
+- DistributedDataParallel across the processes of a `torchrun` launch.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from motion.checkpoint import load_checkpoint, save_checkpoint
+from motion.errors import InputError
+from training.distributed import Topology, any_rank
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (saved in every checkpoint)."""
+
+    iterations: int
+    batch: int = 256
+    lr: float = 0.002
+    seed: int = 0
+    checkpoint_every: int = 1000
+    validate_every: int = 1000
+    log_every: int = 50
+    compile: bool = False  # torch.compile the training step
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "batch", "checkpoint_every", "validate_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise InputError(f"--lr must be > 0, got {self.lr}")
+
+
+class Recipe(Protocol):
+    """What a model contributes to training."""
+
+    kind: str  # checkpoint kind, e.g. "drmm"
+    model: nn.Module
+    train_data: Tensor  # (rows, ...) on the training device
+    metric_names: tuple[str, ...]  # keys of `loss`'s metrics, in log order
+    validation_names: tuple[str, ...]  # keys of `validate`'s result
+
+    def initialize(self, batch: Tensor) -> None: ...  # data-dependent initialisation
+    def stage(self, iteration: int) -> str: ...
+    def lr_factor(self, iteration: int) -> float: ...
+    def loss(self, module: nn.Module, batch: Tensor, iteration: int) -> tuple[Tensor, dict[str, Tensor]]: ...
+    def validate(self) -> dict[str, float]: ...
+    def checkpoint_extra(self) -> dict: ...
+
+
+class Interrupted(Exception):
+    """Training stopped by a signal after saving a checkpoint."""
+
+    def __init__(self, iteration: int, path: Path) -> None:
+        super().__init__(f"interrupted at iteration {iteration}; checkpoint saved to {path}; rerun with --resume")
+        self.iteration = iteration
+
+
+@contextmanager
+def stop_requests() -> Iterator[list[bool]]:
+    """Turn SIGINT/SIGTERM into a flag checked between iterations, so a checkpoint can be written."""
+    flag = [False]
+
+    def request_stop(signum, frame) -> None:  # noqa: ARG001
+        flag[0] = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Runs a recipe to `config.iterations`, writing `checkpoint` (and `checkpoint`.csv)."""
+
+    def __init__(self, recipe: Recipe, config: TrainConfig, checkpoint: str | Path, topology: Topology) -> None:
+        self.recipe, self.config, self.topology = recipe, config, topology
+        self.checkpoint = Path(checkpoint)
+        self.log_path = self.checkpoint.with_suffix(self.checkpoint.suffix + ".csv")
+        self.model = recipe.model.to(topology.device)
+        fused = topology.device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=fused)
+        self.batches = torch.Generator().manual_seed(config.seed + 1000 * topology.rank)
+        self.iteration = 0
+
+    # State ---------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        return {
+            "kind": self.recipe.kind,
+            "config": self.model.config.to_dict(),
+            "model": self.model.state_dict(),
+            "train": asdict(self.config),
+            "iteration": self.iteration,
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "cuda": cuda, "batches": self.batches.get_state()},
+        } | self.recipe.checkpoint_extra()
+
+    def save(self) -> None:
+        if self.topology.is_main:
+            save_checkpoint(self.checkpoint, self.state())
+
+    def resume(self) -> None:
+        """Load model, optimiser, RNG states and iteration from `checkpoint`."""
+        payload = load_checkpoint(self.checkpoint, kind=self.recipe.kind, map_location=self.topology.device)
+        if payload["config"] != self.model.config.to_dict():
+            raise InputError(f"{self.checkpoint}: model config {payload['config']} differs from the requested one")
+        saved = {k: v for k, v in payload["train"].items() if k != "compile"}
+        wanted = {k: v for k, v in asdict(self.config).items() if k != "compile"}
+        differing = [f"{k} ({saved.get(k)} in the checkpoint, {v} now)" for k, v in wanted.items() if saved.get(k) != v]
+        if differing:
+            raise InputError(f"{self.checkpoint}: cannot resume with other settings: {', '.join(differing)}")
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.iteration = int(payload["iteration"])
+        rng = payload["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([state.cpu() for state in rng["cuda"]])
+        self.batches.set_state(rng["batches"].cpu())
+
+    # Loop ----------------------------------------------------------------------------------
+
+    def run(self, resume: bool = False) -> dict[str, float]:
+        """Train to the end; returns the last validation metrics.
+
+        Raises:
+            Interrupted: after saving a checkpoint, when SIGINT/SIGTERM arrived.
+        """
+        config, topology, recipe = self.config, self.topology, self.recipe
+        if resume:
+            self.resume()
+        else:
+            torch.manual_seed(config.seed + topology.rank)
+            recipe.initialize(self.next_batch())
+        module: nn.Module = self.model
+        if topology.distributed:
+            # Stages that leave terms out leave parameters without gradients.
+            module = DistributedDataParallel(module, find_unused_parameters=True)
+        if config.compile:
+            module = torch.compile(module)
+        validation: dict[str, float] = {}
+        bar = tqdm(
+            total=config.iterations, initial=self.iteration, disable=not topology.is_main, unit="it", dynamic_ncols=True
+        )
+        started, started_iteration = time.perf_counter(), self.iteration
+        with self.log_writer(append=resume) as write_row, stop_requests() as stop:
+            while self.iteration < config.iterations:
+                if any_rank(stop[0], topology):
+                    self.save()
+                    raise Interrupted(self.iteration, self.checkpoint)
+                iteration = self.iteration
+                lr = config.lr * recipe.lr_factor(iteration)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                loss, metrics = recipe.loss(module, self.next_batch(), iteration)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                self.iteration += 1
+                bar.update(1)
+                last = self.iteration == config.iterations
+                if topology.is_main and (last or self.iteration % config.validate_every == 0):
+                    validation = recipe.validate()
+                if self.iteration % config.log_every == 0 or last or validation:
+                    values = {"loss": loss.item()} | {name: value.item() for name, value in metrics.items()}
+                    rate = (self.iteration - started_iteration) / (time.perf_counter() - started)
+                    bar.set_postfix(
+                        {k: f"{v:.4g}" for k, v in values.items()}
+                        | {"lr": f"{lr:.2e}", "stage": recipe.stage(iteration)}
+                        | {k: f"{v:.4g}" for k, v in validation.items()},
+                        refresh=False,
+                    )
+                    if topology.is_main:
+                        write_row(iteration + 1, recipe.stage(iteration), lr, values, validation, rate)
+                if last or self.iteration % config.checkpoint_every == 0:
+                    self.save()
+                if not last:
+                    validation = {}
+        bar.close()
+        return validation
+
+    def next_batch(self) -> Tensor:
+        data = self.recipe.train_data
+        rows = torch.randint(0, data.shape[0], (self.config.batch,), generator=self.batches)
+        return data[rows.to(data.device)]
+
+    @contextmanager
+    def log_writer(self, append: bool) -> Iterator:
+        """A CSV row writer (main process only); a fresh run starts a fresh log."""
+        if not self.topology.is_main:
+            yield lambda *args: None
+            return
+        columns = ["iteration", "stage", "lr", "loss", *self.recipe.metric_names, *self.recipe.validation_names]
+        columns.append("iterations_per_s")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        exists = append and self.log_path.is_file()
+        with open(self.log_path, "a" if exists else "w", newline="") as file:
+            writer = csv.writer(file)
+            if not exists:
+                writer.writerow(columns)
+
+            def write_row(iteration, stage, lr, values, validation, rate) -> None:
+                merged = values | validation
+                row = [iteration, stage, f"{lr:.6g}"] + [_format(merged.get(name)) for name in columns[3:-1]]
+                writer.writerow(row + [f"{rate:.3f}"])
+                file.flush()
+
+            yield write_row
+
+
+def _format(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
