@@ -23,6 +23,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/preprocess.py
+	$(BIN)/python benchmarks/drmm.py
 
 clean:
 	rm -rf $(VENV) out *.egg-info

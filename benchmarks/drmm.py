@@ -49,7 +49,7 @@ def training_rate(data: torch.Tensor, device: torch.device, batch: int, compiled
     model = DRMM(DRMMConfig(dim=data.shape[1])).to(device)
     curriculum = Curriculum(iterations=3)  # iteration i is in stage i
     recipe = DRMMRecipe(model, curriculum, data, None, {})
-    recipe.initialize(data[torch.randint(0, len(data), (batch,))])
+    recipe.initialize()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.002, fused=True)
     module = torch.compile(model) if compiled else model
     rates = []
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         train_set = load_dataset(segments, split="train")
         test_set = load_dataset(segments, split="test")
         data = torch.from_numpy(train_set.features).to(device)
-        print(f"data: {len(train_set):,} train and {len(test_set):,} test vectors of {data.shape[1]} variables")
+        print(f"data: {len(load_dataset(segments)) - len(test_set):,} train+val and {len(test_set):,} test vectors")
 
         print(f"training L=4 K=512 batch 256 on {device} (median of {args.steps} steps per stage):")
         for compiled in (False, True):
@@ -142,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         if checkpoint is None:
             checkpoint = work / "drmm.pt"
             started = time.perf_counter()
+            # As the reference measured it: trained on everything but the test split.
             arguments = ["--data", str(segments), "--out", str(checkpoint), "--iterations", str(args.iterations)]
-            if train([*arguments, "--device", args.device, "--validate-every", str(args.iterations)]) != 0:
+            arguments += ["--train-splits", "train,val", "--val-size", "0", "--device", args.device]
+            if train(arguments) != 0:
                 sys.exit("training failed")
             print(f"trained {args.iterations:,} iterations in {time.perf_counter() - started:.0f} s")
         model, payload = DRMM.load(checkpoint, device)

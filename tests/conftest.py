@@ -21,19 +21,30 @@ def bandai_zip() -> Path:
     return BANDAI_ZIP
 
 
-@pytest.fixture(scope="session")
-def small_bandai_zip(bandai_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A zip with 8 real Bandai clips (2 per locomotion content), sidecars and label lists, laid out as the original."""
+def bandai_subset(bandai_zip: Path, out: Path, per_content: int) -> Path:
+    """A zip with `per_content` real Bandai clips of each locomotion content, their sidecars and
+    label lists, laid out as the original."""
     with zipfile.ZipFile(bandai_zip) as source:
         names = source.namelist()
         picked = []
         for content in LOCOMOTION:
             clips = sorted(n for n in names if f"/dataset-2_{content}_normal_" in n and n.endswith(".bvh"))
-            picked += clips[:2]
+            picked += clips[:per_content]
         members = picked + [n[:-4] + ".json" for n in picked]
         members += [BANDAI_ROOT + "cfg/content_label.txt", BANDAI_ROOT + "cfg/style_label.txt"]
-        out = tmp_path_factory.mktemp("bandai") / "bandai-small.zip"
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
             for member in members:
                 target.writestr(source.getinfo(member), source.read(member))
     return out
+
+
+@pytest.fixture(scope="session")
+def small_bandai_zip(bandai_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 real clips, 2 per locomotion content."""
+    return bandai_subset(bandai_zip, tmp_path_factory.mktemp("bandai") / "bandai-small.zip", per_content=2)
+
+
+@pytest.fixture(scope="session")
+def locomotion_bandai_zip(bandai_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 real clips, 15 per locomotion content: enough for a small model to generalise."""
+    return bandai_subset(bandai_zip, tmp_path_factory.mktemp("bandai") / "bandai-locomotion.zip", per_content=15)

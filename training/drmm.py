@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from motion.dataset import Dataset, load_dataset
+from motion.dataset import SPLITS, Dataset, load_dataset
 from motion.errors import InputError
 from motion.models.drmm import DRMM, DRMMConfig, Objective
 from training.distributed import setup, teardown
@@ -29,6 +29,7 @@ from training.trainer import Interrupted, TrainConfig, Trainer
 log = logging.getLogger(__name__)
 
 STAGES = ("1-proxy", "2-latents", "3-likelihood")
+INIT_ROWS_PER_COMPONENT = 8
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,11 @@ class DRMMRecipe:
         self.model, self.curriculum, self.train_data = model, curriculum, train_data
         self.val_data, self.val_passes, self.extra = val_data, val_passes, extra
 
-    def initialize(self, batch: Tensor) -> None:
-        self.model.initialize(batch)
+    def initialize(self) -> None:
+        """Data-dependent initialisation from INIT_ROWS_PER_COMPONENT * K random training vectors."""
+        count = min(len(self.train_data), INIT_ROWS_PER_COMPONENT * self.model.config.components)
+        rows = torch.randperm(len(self.train_data), device=self.train_data.device)[:count]
+        self.model.initialize(self.train_data[rows])
 
     def stage(self, iteration: int) -> str:
         return STAGES[self.curriculum.stage(iteration)]
@@ -109,11 +113,11 @@ class DRMMRecipe:
         return self.extra
 
 
-def dataset_rows(data: Dataset, contents: list[str] | None) -> np.ndarray:
-    """Feature rows, optionally only those whose content label is in `contents`."""
-    if not contents:
-        return data.features
-    keep = np.isin(data.content.astype(str), contents)
+def dataset_rows(data: Dataset, splits: list[str], contents: list[str] | None) -> np.ndarray:
+    """Feature rows of the given splits, optionally only those whose content label is in `contents`."""
+    keep = np.isin(data.split.astype(str), splits)
+    if contents:
+        keep &= np.isin(data.content.astype(str), contents)
     return data.features[keep]
 
 
@@ -132,12 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=0.002, help="Adam learning rate of stages 1-2")
     parser.add_argument("--regularization", type=float, default=0.001, help="orphan-component weight alpha")
     parser.add_argument("--contents", help="comma-separated content labels to train on (default: all rows)")
+    parser.add_argument(
+        "--train-splits", default="train", help="comma-separated splits to train on, e.g. train,val for a final model"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="torch.compile the step")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="iterations between checkpoints")
     parser.add_argument("--validate-every", type=int, default=1000, help="iterations between validations")
-    parser.add_argument("--val-size", type=int, default=2048, help="val vectors used for validation (0: none)")
+    parser.add_argument("--val-size", type=int, default=2048, help="val vectors used for validation (0: none; none when val is trained on)")
     parser.add_argument("--val-passes", type=int, default=8, help="importance passes S of the validation estimate")
     parser.add_argument("--resume", action="store_true", help="continue from --out")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -153,15 +160,19 @@ def run(args: argparse.Namespace) -> int:
     topology = setup(args.device)
     try:
         contents = [c for c in (args.contents or "").split(",") if c]
-        train = load_dataset(args.data, split="train")
-        if train.metadata.get("kind") != "segments":
-            raise InputError(f"{args.data}: holds {train.metadata.get('kind')}; the DRMM trains on segments")
-        train_rows = dataset_rows(train, contents)
+        splits = [c for c in args.train_splits.split(",") if c]
+        unknown = sorted(set(splits) - set(SPLITS))
+        if unknown or not splits:
+            raise InputError(f"--train-splits: expected some of {', '.join(SPLITS)}, got {args.train_splits!r}")
+        data = load_dataset(args.data)
+        if data.metadata.get("kind") != "segments":
+            raise InputError(f"{args.data}: holds {data.metadata.get('kind')}; the DRMM trains on segments")
+        train_rows = dataset_rows(data, splits, contents)
         if len(train_rows) < args.batch:
             raise InputError(f"{args.data}: {len(train_rows)} training rows, fewer than one batch of {args.batch}")
         val_data = None
-        if args.val_size:
-            val_rows = dataset_rows(load_dataset(args.data, split="val"), contents)
+        if args.val_size and "val" not in splits:
+            val_rows = dataset_rows(data, ["val"], contents)
             if len(val_rows):
                 pick = np.random.default_rng(0).permutation(len(val_rows))[: args.val_size]
                 val_data = torch.from_numpy(val_rows[np.sort(pick)]).to(topology.device)
@@ -178,10 +189,10 @@ def run(args: argparse.Namespace) -> int:
             compile=args.compile,
         )
         extra = {
-            "layout": train.layout.to_dict(),
-            "skeleton": train.skeleton.to_dict(),
-            "fps": train.fps,
-            "data": {"path": str(args.data), "contents": contents, "train_rows": int(len(train_rows))},
+            "layout": data.layout.to_dict(),
+            "skeleton": data.skeleton.to_dict(),
+            "fps": data.fps,
+            "data": {"path": str(args.data), "splits": splits, "contents": contents, "rows": int(len(train_rows))},
             "regularization": args.regularization,
         }
         recipe = DRMMRecipe(

@@ -7,7 +7,8 @@ per iteration), validation and data-dependent initialisation. The trainer does t
 - validation every `validate_every` iterations and at the end;
 - checkpoints (model config and weights, optimiser, RNG states, iteration, recipe extras such
   as the segment layout) every `checkpoint_every` iterations, at the end, and on Ctrl-C or
-  SIGTERM, written atomically; `resume=True` continues from one bit for bit on the CPU;
+  SIGTERM, written atomically; `resume=True` continues from one with the same batches and
+  random draws;
 - DistributedDataParallel across the processes of a `torchrun` launch.
 """
 
@@ -65,7 +66,7 @@ class Recipe(Protocol):
     metric_names: tuple[str, ...]  # keys of `loss`'s metrics, in log order
     validation_names: tuple[str, ...]  # keys of `validate`'s result
 
-    def initialize(self, batch: Tensor) -> None: ...  # data-dependent initialisation
+    def initialize(self) -> None: ...  # data-dependent initialisation from train_data
     def stage(self, iteration: int) -> str: ...
     def lr_factor(self, iteration: int) -> float: ...
     def loss(self, module: nn.Module, batch: Tensor, iteration: int) -> tuple[Tensor, dict[str, Tensor]]: ...
@@ -160,7 +161,7 @@ class Trainer:
             self.resume()
         else:
             torch.manual_seed(config.seed + topology.rank)
-            recipe.initialize(self.next_batch())
+            recipe.initialize()
         module: nn.Module = self.model
         if topology.distributed:
             # Stages that leave terms out leave parameters without gradients.
