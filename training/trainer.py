@@ -168,7 +168,7 @@ class Trainer:
             module = DistributedDataParallel(module, find_unused_parameters=True)
         if config.compile:
             module = torch.compile(module)
-        validation: dict[str, float] = {}
+        latest_validation: dict[str, float] = {}
         bar = tqdm(
             total=config.iterations, initial=self.iteration, disable=not topology.is_main, unit="it", dynamic_ncols=True
         )
@@ -189,8 +189,9 @@ class Trainer:
                 self.iteration += 1
                 bar.update(1)
                 last = self.iteration == config.iterations
+                validation = {}
                 if topology.is_main and (last or self.iteration % config.validate_every == 0):
-                    validation = recipe.validate()
+                    validation = latest_validation = recipe.validate()
                 if self.iteration % config.log_every == 0 or last or validation:
                     values = {"loss": loss.item()} | {name: value.item() for name, value in metrics.items()}
                     rate = (self.iteration - started_iteration) / (time.perf_counter() - started)
@@ -204,10 +205,8 @@ class Trainer:
                         write_row(iteration + 1, recipe.stage(iteration), lr, values, validation, rate)
                 if last or self.iteration % config.checkpoint_every == 0:
                     self.save()
-                if not last:
-                    validation = {}
         bar.close()
-        return validation
+        return latest_validation
 
     def next_batch(self) -> Tensor:
         data = self.recipe.train_data

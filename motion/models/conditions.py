@@ -96,7 +96,13 @@ class Condition:
             bounded = (torch.isfinite(low) | torch.isfinite(high)) & (weight > 0)
             index = bounded.any(0).nonzero().squeeze(1)
             if index.numel():
-                result.box = (index, low[:, index], high[:, index], weight[:, index])
+                low, high = low[:, index], high[:, index]
+                result.box = (
+                    index,
+                    low if torch.isfinite(low).any() else None,
+                    high if torch.isfinite(high).any() else None,
+                    weight[:, index],
+                )
         return result
 
 
@@ -113,7 +119,8 @@ class ConditionTensors:
         weights: (G, D) multipliers m or None.
         prior: (mean, sd, weight), each (G, D), or None.
         inequalities: (a (G, C, D) unit normals, b (G, C), weight (G, C)) or None.
-        box: (index (A,) bounded variables, low (G, A), high (G, A), weight (G, A)) or None.
+        box: (index (A,) bounded variables, low (G, A), high (G, A), weight (G, A)) or None;
+            low or high is None when no variable has a finite bound on that side.
     """
 
     problems: int
@@ -121,7 +128,22 @@ class ConditionTensors:
     weights: Tensor | None = None
     prior: tuple[Tensor, Tensor, Tensor] | None = None
     inequalities: tuple[Tensor, Tensor, Tensor] | None = None
-    box: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+    box: tuple[Tensor, Tensor | None, Tensor | None, Tensor] | None = None
+
+    def take(self, problems: Tensor) -> ConditionTensors:
+        """The conditions of the given problems (indices into G), as a new batch."""
+
+        def pick(value):
+            return None if value is None else value[problems]
+
+        return ConditionTensors(
+            problems=len(problems),
+            values=pick(self.values),
+            weights=pick(self.weights),
+            prior=None if self.prior is None else tuple(pick(value) for value in self.prior),
+            inequalities=None if self.inequalities is None else tuple(pick(value) for value in self.inequalities),
+            box=None if self.box is None else (self.box[0], *(pick(value) for value in self.box[1:])),
+        )
 
     @property
     def has_terms(self) -> bool:

@@ -29,6 +29,7 @@ Choices where the paper leaves room, made so that its equations hold exactly:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -41,8 +42,16 @@ from torch import Tensor, nn
 from motion.checkpoint import load_checkpoint, save_checkpoint
 from motion.models.conditions import Condition, ConditionTensors
 
+log = logging.getLogger(__name__)
+
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 INV_SQRT2 = 1 / math.sqrt(2)
+LOG_2 = math.log(2)
+# Chebyshev coefficients of log(erfc(z) / t) - ... (Press et al., Numerical Recipes, `erfcc`), lowest order first.
+ERFC_COEFFICIENTS = (
+    -1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+    0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277,
+)  # fmt: skip
 INIT_JITTER = 0.1  # of the input's sd, added to the picked initial means
 
 
@@ -106,17 +115,90 @@ def truncate_logits(logits: Tensor, truncation: float) -> Tensor:
 
 
 def log_normal_cdf(x: Tensor) -> Tensor:
-    """log Phi(x), the standard normal log-CDF, for inference.
+    """log Phi(x), the standard normal log-CDF, from exp, log and a polynomial only.
 
-    Through erfc where that is accurate, and the asymptotic series below x = -5, where erfc
-    underflows in float32: ~5x faster than torch.special.log_ndtr on the CPU, and within
-    1e-3 nats (5e-5 relative) of it everywhere.
+    Phi(x) = erfc(z) / 2 with z = -x / sqrt(2), and log erfc(|z|) = log t - z^2 + P(t) with
+    t = 1 / (1 + |z| / 2) and P the Chebyshev fit of Numerical Recipes' `erfcc` (fractional
+    error < 1.2e-7). Working in log space, it never underflows; under torch.compile it is one
+    vectorised loop. Within 3e-4 nats of torch.special.log_ndtr in float32.
     """
-    direct = torch.log(0.5 * torch.erfc(x * -INV_SQRT2))
-    tail = x.clamp_max(-5.0)
-    inv_square = 1.0 / (tail * tail)
-    asymptotic = -0.5 * tail * tail - torch.log(-tail) - HALF_LOG_2PI + torch.log1p(-inv_square + 3 * inv_square**2)
-    return torch.where(x > -5.0, direct, asymptotic)
+    z = x * -INV_SQRT2
+    a = z.abs()
+    t = 1 / (1 + 0.5 * a)
+    poly = ERFC_COEFFICIENTS[-1]
+    for coefficient in reversed(ERFC_COEFFICIENTS[:-1]):
+        poly = coefficient + t * poly
+    log_erfc = torch.log(t) - a * a + poly
+    return torch.where(z >= 0, log_erfc - LOG_2, torch.log1p(-0.5 * torch.exp(log_erfc)))
+
+
+def box_log_mass(
+    bounded_reconstruction: Tensor, bounded_mean: Tensor, low: Tensor | None, high: Tensor | None,
+    weight: Tensor, sigma: Tensor,
+) -> Tensor:  # fmt: skip
+    """sum_a weight_a log P(low_a < x_a < high_a) for x ~ N(mean_k + reconstruction, sigma^2), per component.
+
+    Args:
+        bounded_reconstruction: (G, N, A) the earlier layers' reconstruction of the bounded variables.
+        bounded_mean: (K, A) this layer's means of the bounded variables.
+        low, high: (G, A) bounds (infinite where absent), or None when a side has no finite bound.
+        weight: (G, A) multipliers.
+    Returns:
+        (G, N, K) nats.
+    """
+    # One (G, N, K) term per bound, unrolled: compiled, this is a single loop vectorised over K
+    # (a reduction over the few bounds would not vectorise).
+    total = 0
+    for bound in range(bounded_reconstruction.shape[-1]):
+        reconstruction = bounded_reconstruction[..., bound, None]  # (G, N, 1)
+        mean = bounded_mean[:, bound]  # (K,)
+        side_weight = weight[:, None, bound, None]  # (G, 1, 1)
+        if low is not None:
+            total = total + side_weight * log_normal_cdf((mean + reconstruction - low[:, None, bound, None]) / sigma)
+        if high is not None:
+            total = total + side_weight * log_normal_cdf((high[:, None, bound, None] - reconstruction - mean) / sigma)
+    return total
+
+
+def inequality_log_mass(normal_mean: Tensor, shifted_offset: Tensor, weight: Tensor, sigma: Tensor) -> Tensor:
+    """sum_c weight_c log P(a_c.x + b_c > 0) per component, for x ~ N(mean_k + reconstruction, sigma^2).
+
+    Args:
+        normal_mean: (G, C, K) a_c . mean_k.
+        shifted_offset: (G, N, C) b_c + a_c . reconstruction.
+        weight: (G, C) multipliers.
+    Returns:
+        (G, N, K) nats.
+    """
+    total = 0
+    for constraint in range(normal_mean.shape[1]):
+        distance = normal_mean[:, None, constraint] + shifted_offset[..., constraint, None]  # (G, N, K)
+        total = total + weight[:, None, constraint, None] * log_normal_cdf(distance / sigma)
+    return total
+
+
+class _Compiled:
+    """A function compiled by torch.compile at first use, with dynamic shapes; eager where
+    compilation is unavailable (no C++ compiler, unsupported platform)."""
+
+    def __init__(self, function) -> None:
+        self.function = function
+        self.compiled = None
+
+    def __call__(self, *args):
+        if self.compiled is None:
+            self.compiled = torch.compile(self.function, dynamic=True)
+        if self.compiled is not self.function:
+            try:
+                return self.compiled(*args)
+            except Exception as err:  # noqa: BLE001 - any compiler failure falls back to eager
+                log.warning("torch.compile unavailable for %s (%s); running eager", self.function.__name__, err)
+                self.compiled = self.function
+        return self.function(*args)
+
+
+_box_log_mass = _Compiled(box_log_mass)
+_inequality_log_mass = _Compiled(inequality_log_mass)
 
 
 def sample_categorical(logits: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -260,16 +342,10 @@ class DRMM(nn.Module):
         if condition.inequalities is not None:
             normal, offset, weight = condition.inequalities  # (G, C, D), (G, C), (G, C)
             shifted = offset[:, None] + reconstruction @ normal.transpose(1, 2)  # (G, N, C)
-            distance = (normal @ mean.T)[:, None] + shifted[..., None]  # (G, N, C, K)
-            term = term + (weight[:, None, :, None] * log_normal_cdf(distance / sigma)).sum(-2)
+            term = term + _inequality_log_mass(normal @ mean.T, shifted, weight, sigma)
         if condition.box is not None:
-            index, low, high, weight = condition.box  # (A,), (G, A) x3
-            bounded_mean = mean[:, index]  # (K, A)
-            bounded_reconstruction = reconstruction[..., index][:, :, None]  # (G, N, 1, A)
-            above_low = bounded_mean - (low[:, None, None] - bounded_reconstruction)  # (G, N, K, A)
-            below_high = (high[:, None, None] - bounded_reconstruction) - bounded_mean
-            log_mass = log_normal_cdf(above_low / sigma) + log_normal_cdf(below_high / sigma)
-            term = term + (weight[:, None, None] * log_mass).sum(-1)
+            index, low, high, weight = condition.box  # (A,), (G, A) or None x2, (G, A)
+            term = term + _box_log_mass(reconstruction[..., index], mean[:, index], low, high, weight, sigma)
         return term
 
     # Training ------------------------------------------------------------------------------
@@ -359,6 +435,11 @@ class DRMM(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """One forward pass sampling every layer's latent, for G problems x `count` rows each.
 
+        A layer's logits depend only on a row's problem and its earlier latents, so they are
+        evaluated once per distinct (problem, latent path) and shared by the rows on that path.
+        Conditioned samples share most paths (playback's 256 samples take 1-5 distinct paths
+        through the first three layers), which makes conditioning nearly free.
+
         Args:
             values: (G, D) known values, or None when no variable is known.
             weights: (G, D) multipliers m; None with `values` means every variable counts once.
@@ -370,27 +451,35 @@ class DRMM(nn.Module):
         L, D = self.config.layers, self.config.dim
         device = self.means[0].device
         tables = self._inference_tables()
-        reconstruction = torch.zeros(problems, 1, D, device=device)
-        log_q = torch.zeros(problems, count, device=device)
-        latents = torch.empty(problems, count, 0, dtype=torch.long, device=device)
-        weights_rows = None if weights is None else weights[:, None]  # (G, 1, D)
+        rows = problems * count
+        reconstruction = torch.zeros(rows, D, device=device)
+        log_q = torch.zeros(rows, device=device)
+        latents = torch.empty(rows, 0, dtype=torch.long, device=device)
+        row_problem = torch.arange(problems, device=device).repeat_interleave(count)
         for layer in range(L):
-            # The first layer sees the same input in every row of a problem: evaluate it once.
-            logits = self._log_weights(layer).expand(problems, reconstruction.shape[1], -1)
+            keys = torch.cat([row_problem[:, None], latents], 1)
+            paths, inverse = torch.unique(keys, dim=0, return_inverse=True)
+            first = torch.empty(len(paths), dtype=torch.long, device=device)
+            first.scatter_(0, inverse, torch.arange(rows, device=device))  # any row of each path
+            path_problem, path_reconstruction = paths[:, 0], reconstruction[first][:, None]  # (P,), (P, 1, D)
+            logits = self._log_weights(layer).expand(len(paths), 1, -1)  # (P, 1, K)
             if values is not None:
-                logits = logits + self._real_term(layer, values[:, None] - reconstruction, weights_rows)
+                offset = values[path_problem][:, None] - path_reconstruction
+                logits = logits + self._real_term(
+                    layer, offset, None if weights is None else weights[path_problem][:, None]
+                )
             if condition is not None and condition.has_terms:
-                logits = logits + self._condition_term(layer, condition, reconstruction)
+                logits = logits + self._condition_term(layer, condition.take(path_problem), path_reconstruction)
             if layer > 0 and latent_weight:
-                logits = logits + latent_weight * self._latent_term(tables[layer], latents)
-            logits = logits.expand(problems, count, -1)
+                logits = logits + latent_weight * self._latent_term(tables[layer], paths[:, None, 1:])
+            logits = logits[inverse, 0]  # (rows, K)
             if layer == L - 1:
                 log_likelihood = torch.logsumexp(logits, -1) - log_q
             latent, log_q_latent = sample_categorical(truncate_logits(logits, truncation), generator)
             reconstruction = reconstruction + self.means[layer][latent]
             log_q = log_q + log_q_latent
-            latents = torch.cat([latents, latent[..., None]], -1)
-        return reconstruction, log_likelihood
+            latents = torch.cat([latents, latent[:, None]], 1)
+        return reconstruction.reshape(problems, count, D), log_likelihood.reshape(problems, count)
 
     @torch.no_grad()
     def sample(
