@@ -7,7 +7,8 @@ On the 962 locomotion clips of the shared Bandai archive (487-wide segments, str
   and goal (position 0.5, forward 1.0), sorted; unconstrained and with a head-height ceiling;
 - quality: mean test log-likelihood per vector (one-pass estimate and S = 32) of a model
   trained for --iterations with `motion train drmm` (or of --checkpoint).
-Prints medians and the machine. Usage: python benchmarks/drmm.py [--iterations 20000] [--checkpoint CKPT]
+Prints medians and the machine. Usage: python benchmarks/drmm.py [--iterations 20000] [--out CKPT]
+(train and keep the model) or [--checkpoint CKPT --quality-only] (evaluate a trained model).
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="locomotion segments (default: preprocess the shared archive)")
     parser.add_argument("--checkpoint", type=Path, help="evaluate this model instead of training one")
     parser.add_argument("--iterations", type=int, default=20000, help="training iterations of the quality run")
+    parser.add_argument("--out", type=Path, help="keep the quality run's checkpoint here (default: discarded)")
     parser.add_argument("--steps", type=int, default=100, help="timed training steps per stage")
+    parser.add_argument("--quality-only", action="store_true", help="skip the speed measurements")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -126,37 +129,40 @@ def main(argv: list[str] | None = None) -> int:
         data = torch.from_numpy(train_set.features).to(device)
         print(f"data: {len(load_dataset(segments)) - len(test_set):,} train+val and {len(test_set):,} test vectors")
 
-        print(f"training L=4 K=512 batch 256 on {device} (median of {args.steps} steps per stage):")
-        for compiled in (False, True):
-            rates = training_rate(data, device, 256, compiled, args.steps)
-            whole = 3 / sum(1 / rate for rate in rates)
-            stages = ", ".join(f"stage {i + 1} {rate:.1f}" for i, rate in enumerate(rates))
-            print(f"  {'compiled' if compiled else 'eager   '}: {stages} it/s; whole curriculum {whole:.1f} it/s")
-        if device.type == "cuda":
-            for batch in (1024, 4096, 16384):
-                rates = training_rate(data, device, batch, True, args.steps)
+        if not args.quality_only:
+            print(f"training L=4 K=512 batch 256 on {device} (median of {args.steps} steps per stage):")
+            for compiled in (False, True):
+                rates = training_rate(data, device, 256, compiled, args.steps)
                 whole = 3 / sum(1 / rate for rate in rates)
-                print(f"  compiled, batch {batch}: {whole:.1f} it/s, {whole * batch:,.0f} vectors/s")
+                stages = ", ".join(f"stage {i + 1} {rate:.1f}" for i, rate in enumerate(rates))
+                print(f"  {'compiled' if compiled else 'eager   '}: {stages} it/s; whole curriculum {whole:.1f} it/s")
+            if device.type == "cuda":
+                for batch in (1024, 4096, 16384):
+                    rates = training_rate(data, device, batch, True, args.steps)
+                    whole = 3 / sum(1 / rate for rate in rates)
+                    print(f"  compiled, batch {batch}: {whole:.1f} it/s, {whole * batch:,.0f} vectors/s")
 
         checkpoint = args.checkpoint
         if checkpoint is None:
-            checkpoint = work / "drmm.pt"
+            checkpoint = args.out or work / "drmm.pt"
             started = time.perf_counter()
             # As the reference measured it: trained on everything but the test split.
             arguments = ["--data", str(segments), "--out", str(checkpoint), "--iterations", str(args.iterations)]
-            arguments += ["--train-splits", "train,val", "--val-size", "0", "--device", args.device]
+            arguments += ["--train-splits", "train,val", "--val-size", "0", "--device", args.device, "--overwrite"]
             if train(arguments) != 0:
                 sys.exit("training failed")
             print(f"trained {args.iterations:,} iterations in {time.perf_counter() - started:.0f} s")
         model, payload = DRMM.load(checkpoint, device)
         layout = SegmentLayout.from_dict(payload["layout"])
         segment = torch.from_numpy(test_set.features[len(test_set) // 2])
-        print("playback sampling, 256 samples per call, sorted:")
-        head = preset_roles(payload["skeleton"]["name"])["head"]
-        plain = playback_condition(layout, segment, head, None)
-        print(f"  context + goals: {sampling_ms(model, plain):.1f} ms per call")
-        ceiling = playback_condition(layout, segment, head, segment[head_heights(layout, head)].min().item() - 0.1)
-        print(f"  with a head-height ceiling: {sampling_ms(model, ceiling):.1f} ms per call")
+        if not args.quality_only:
+            print("playback sampling, 256 samples per call, sorted:")
+            head = preset_roles(payload["skeleton"]["name"])["head"]
+            plain = playback_condition(layout, segment, head, None)
+            print(f"  context + goals: {sampling_ms(model, plain):.1f} ms per call")
+            ceiling_height = segment[head_heights(layout, head)].min().item() - 0.1
+            ceiling = playback_condition(layout, segment, head, ceiling_height)
+            print(f"  with a head-height ceiling: {sampling_ms(model, ceiling):.1f} ms per call")
 
         test = torch.from_numpy(test_set.features).to(device)
         generator = torch.Generator(device).manual_seed(0)

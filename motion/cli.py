@@ -6,14 +6,43 @@ importable without the other packages and `motion --help` starts fast.
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import logging
 import sys
+from collections.abc import Callable
+
+from motion.errors import InputError
 
 SUBCOMMANDS = {
     "preprocess": ("preprocessing.batch:main", "cut mocap files into Parquet segments and windows"),
     "inspect": ("motion.inspect_clips:main", "print frames, fps, duration, joints, height and labels of clips"),
     "train": ("training.cli:main", "train a model (drmm) on a preprocessed dataset"),
 }
+
+
+def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace, interrupted: str) -> int:
+    """Run a subcommand the way every subcommand reports: bad input as one line and exit 2
+    (a traceback only with args.debug), Ctrl-C as one line and exit 130.
+
+    Args:
+        run: the subcommand's work; returns its exit code.
+        args: parsed arguments with a `debug` flag.
+        interrupted: what to print on Ctrl-C when the interruption carries no message of its own.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return run(args)
+    except InputError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as stop:
+        print(str(stop) or interrupted, file=sys.stderr)
+        return 130
 
 
 def usage() -> str:

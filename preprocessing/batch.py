@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 import motion
 from motion.atomic import write_bytes_atomic
+from motion.cli import run_guarded
 from motion.dataset import KINDS, PART_GLOB, SPLITS
 from motion.errors import InputError
 from motion.formats import FORMATS, ReadOptions, Source, list_sources
@@ -314,20 +315,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    return run_guarded(
+        run, build_parser().parse_args(argv), "interrupted; finished chunks are kept, run again to resume"
     )
-    try:
-        return run(args)
-    except InputError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; finished chunks are kept, run again to resume", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ class Recipe(Protocol):
     def checkpoint_extra(self) -> dict: ...
 
 
-class Interrupted(Exception):
+class Interrupted(KeyboardInterrupt):
     """Training stopped by a signal after saving a checkpoint."""
 
     def __init__(self, iteration: int, path: Path) -> None:
