@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("1-proxy", "2-latents", "3-likelihood")
 INIT_ROWS_PER_COMPONENT = 8
+LR, LR_2D = 0.002, 0.005  # Table 1: Adam's learning rate for segments and for the 2-D toy data
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--components", type=int, default=512, help="K, components per layer")
     parser.add_argument("--iterations", type=int, default=20000, help="total training iterations")
     parser.add_argument("--batch", type=int, default=256, help="vectors per iteration (per process under torchrun)")
-    parser.add_argument("--lr", type=float, default=0.002, help="Adam learning rate of stages 1-2")
+    parser.add_argument("--lr", type=float, default=LR, help="Adam learning rate of stages 1-2 (Table 1)")
     parser.add_argument(
         "--regularization", type=float, default=0.1, help="orphan-component weight alpha (Table 1: 0.1)"
     )

@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 INV_SQRT2 = 1 / math.sqrt(2)
 LOG_2 = math.log(2)
-# Chebyshev coefficients of log(erfc(z) / t) - ... (Press et al., Numerical Recipes, `erfcc`), lowest order first.
+# P(t) in log erfc(z) = log t - z^2 + P(t), t = 1 / (1 + z / 2), z >= 0: the Chebyshev fit of
+# Press et al., Numerical Recipes, `erfcc`; lowest order first.
 ERFC_COEFFICIENTS = (
     -1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
     0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277,

@@ -8,7 +8,7 @@ import torch
 from motion.models import DRMM, Condition, DRMMConfig
 from motion.models.drmm import log_normal_cdf, sample_categorical, truncate_logits
 from training.distributed import Topology
-from training.drmm import Curriculum, DRMMRecipe
+from training.drmm import LR_2D, Curriculum, DRMMRecipe
 from training.trainer import TrainConfig, Trainer
 
 
@@ -31,7 +31,7 @@ def train_toy(data: torch.Tensor, layers: int, components: int, iterations: int,
     torch.manual_seed(0)
     model = DRMM(DRMMConfig(dim=2, layers=layers, components=components))
     recipe = DRMMRecipe(model, Curriculum(iterations), data, None, {})
-    config = TrainConfig(iterations=iterations, lr=0.005, checkpoint_every=iterations, validate_every=iterations)
+    config = TrainConfig(iterations=iterations, lr=LR_2D, checkpoint_every=iterations, validate_every=iterations)
     Trainer(recipe, config, path, Topology(torch.device("cpu"))).run()
     return model.eval()
 
