@@ -12,6 +12,16 @@ from training.drmm import LR_2D, Curriculum, DRMMRecipe
 from training.trainer import TrainConfig, Trainer
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """2-D batches are too small to share between threads; with another busy process on the
+    machine, OpenMP's thread hand-offs would make each step 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def sierpinski(count: int, generator: torch.Generator, depth: int = 8) -> torch.Tensor:
     """Points of the Sierpinski triangle (chaos game, `depth` halvings)."""
     corners = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, math.sqrt(3) / 2]])
