@@ -82,9 +82,11 @@ class DRMMRecipe:
         val_data: Tensor | None,
         extra: dict,
         val_passes: int = 8,
+        settings: dict | None = None,
     ) -> None:
         self.model, self.curriculum, self.train_data = model, curriculum, train_data
         self.val_data, self.val_passes, self.extra = val_data, val_passes, extra
+        self.settings = {"regularization": curriculum.regularization} | (settings or {})
 
     def initialize(self) -> None:
         """Data-dependent initialisation from INIT_ROWS_PER_COMPONENT * K random training vectors."""
@@ -203,8 +205,7 @@ def run(args: argparse.Namespace) -> int:
             "layout": data.layout.to_dict(),
             "skeleton": data.skeleton.to_dict(),
             "fps": data.fps,
-            "data": {"path": str(args.data), "splits": splits, "contents": contents, "rows": int(len(train_rows))},
-            "regularization": args.regularization,
+            "data": {"path": str(args.data), "rows": int(len(train_rows))},
         }
         recipe = DRMMRecipe(
             DRMM(config),
@@ -213,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
             val_data,
             extra,
             val_passes=args.val_passes,
+            settings={"train_splits": splits, "contents": contents},
         )
         if topology.is_main:
             print(

@@ -63,6 +63,7 @@ class Recipe(Protocol):
     kind: str  # checkpoint kind, e.g. "drmm"
     model: nn.Module
     train_data: Tensor  # (rows, ...) on the training device
+    settings: dict  # recipe options a resumed run must share (e.g. the DRMM's alpha and data selection)
     metric_names: tuple[str, ...]  # keys of `loss`'s metrics, in log order
     validation_names: tuple[str, ...]  # keys of `validate`'s result
 
@@ -120,6 +121,7 @@ class Trainer:
             "config": self.model.config.to_dict(),
             "model": self.model.state_dict(),
             "train": asdict(self.config),
+            "recipe": self.recipe.settings,
             "iteration": self.iteration,
             "optimizer": self.optimizer.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "cuda": cuda, "batches": self.batches.get_state()},
@@ -134,8 +136,8 @@ class Trainer:
         payload = load_checkpoint(self.checkpoint, kind=self.recipe.kind, map_location=self.topology.device)
         if payload["config"] != self.model.config.to_dict():
             raise InputError(f"{self.checkpoint}: model config {payload['config']} differs from the requested one")
-        saved = {k: v for k, v in payload["train"].items() if k != "compile"}
-        wanted = {k: v for k, v in asdict(self.config).items() if k != "compile"}
+        saved = {k: v for k, v in payload["train"].items() if k != "compile"} | payload.get("recipe", {})
+        wanted = {k: v for k, v in asdict(self.config).items() if k != "compile"} | self.recipe.settings
         differing = [f"{k} ({saved.get(k)} in the checkpoint, {v} now)" for k, v in wanted.items() if saved.get(k) != v]
         if differing:
             raise InputError(f"{self.checkpoint}: cannot resume with other settings: {', '.join(differing)}")

@@ -12,6 +12,7 @@ weight by its integral against the component Gaussian, in each layer's residual 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +57,7 @@ class Condition:
         Raises:
             ValueError: naming the field whose shape or values are wrong.
         """
-        fields = {name: _as_tensor(name, getattr(self, name), device) for name in _FIELDS}
+        fields = {name: _as_tensor(getattr(self, name), device) for name in _FIELDS}
         problems = _problem_count(fields, dim)
 
         def per_variable(name: str, fill: float) -> Tensor:
@@ -84,14 +85,16 @@ class Condition:
                 raise ValueError("prior_sd: must be >= 0")
             given = torch.isfinite(mean)
             weight = per_variable("prior_weight", 1.0) * given
-            result.prior = (mean.nan_to_num(0.0), sd.nan_to_num(1.0), weight)
+            result.prior = (torch.where(given, mean, 0.0), torch.where(given, sd, 1.0), weight)
 
         if fields["inequality_a"] is not None:
             result.inequalities = _inequalities(fields, problems, dim)
 
         if fields["box_min"] is not None or fields["box_max"] is not None:
-            low = per_variable("box_min", float("nan")).nan_to_num(-float("inf"))
-            high = per_variable("box_max", float("nan")).nan_to_num(float("inf"))
+            low = per_variable("box_min", float("nan"))
+            high = per_variable("box_max", float("nan"))
+            low = torch.where(low.isnan(), -math.inf, low)  # (nan_to_num would also turn -inf finite)
+            high = torch.where(high.isnan(), math.inf, high)
             weight = per_variable("box_weight", 1.0)
             bounded = (torch.isfinite(low) | torch.isfinite(high)) & (weight > 0)
             index = bounded.any(0).nonzero().squeeze(1)
@@ -151,7 +154,7 @@ class ConditionTensors:
         return self.prior is not None or self.inequalities is not None or self.box is not None
 
 
-def _as_tensor(name: str, value: ArrayLike | None, device: torch.device | str) -> Tensor | None:
+def _as_tensor(value: ArrayLike | None, device: torch.device | str) -> Tensor | None:
     if value is None:
         return None
     tensor = torch.as_tensor(np.asarray(value.cpu() if isinstance(value, Tensor) else value, dtype=np.float32))

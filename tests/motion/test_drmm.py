@@ -76,9 +76,11 @@ def test_inequality_constrained_samples_satisfy_the_constraint(roll):
 
 def test_box_constraint_bounds_one_variable(roll):
     model, _ = roll
-    condition = Condition(box_min=[float("nan"), 0.2], box_max=[0.5, float("nan")])
+    condition = Condition(box_min=[float("nan"), 0.2], box_max=[0.5, float("inf")])
     samples = model.sample(2000, condition, generator=torch.Generator().manual_seed(0)).samples
     assert ((samples[:, 1] > 0.2) & (samples[:, 0] < 0.5)).float().mean() >= 0.95
+    index, low, high, _ = condition.tensors(2, "cpu").box
+    assert index.tolist() == [0, 1] and torch.isinf(high[0, 1]) and torch.isinf(low[0, 0])
 
 
 def test_conditioning_on_x_gives_x_near_c_and_y_on_the_data(roll):

@@ -115,3 +115,9 @@ def test_cli_refuses_to_overwrite_and_reports_bad_data(segments, tmp_path, capsy
     assert "not a readable checkpoint" in capsys.readouterr().err
     assert train(["--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "new.pt"), *SMALL]) == 2
     assert "no part-*.parquet files" in capsys.readouterr().err
+    short = ["--data", str(segments), "--out", str(tmp_path / "short.pt"), "--val-size", "0", *SMALL]
+    assert train([*short, "--iterations", "6"]) == 0
+    assert train([*short, "--iterations", "6", "--resume", "--regularization", "0.5"]) == 2
+    assert (
+        "cannot resume with other settings: regularization (0.1 in the checkpoint, 0.5 now)" in capsys.readouterr().err
+    )
