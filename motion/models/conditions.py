@@ -58,7 +58,7 @@ class Condition:
             ValueError: naming the field whose shape or values are wrong.
         """
         fields = {name: _as_tensor(getattr(self, name), device) for name in _FIELDS}
-        problems = _problem_count(fields, dim)
+        problems, batched = _problem_count(fields, dim)
 
         def per_variable(name: str, fill: float) -> Tensor:
             value = fields[name]
@@ -74,7 +74,7 @@ class Condition:
         if (~torch.isfinite(values) & (weights > 0)).any():
             raise ValueError("values: NaN or inf where weights > 0; a known variable needs a value")
         known = values.nan_to_num(0.0, posinf=0.0, neginf=0.0) if (weights > 0).any() else None
-        result = ConditionTensors(problems=problems, values=known, weights=weights if known is not None else None)
+        result = ConditionTensors(problems, batched, known, weights if known is not None else None)
 
         if fields["prior_mean"] is not None:
             mean = per_variable("prior_mean", float("nan"))
@@ -118,6 +118,7 @@ class ConditionTensors:
 
     Attributes:
         problems: number of independent conditioning problems G.
+        batched: whether any input had a problem axis (else G = 1 and results drop that axis).
         values: (G, D) known values (0 where unknown) or None when nothing is known.
         weights: (G, D) multipliers m or None.
         prior: (mean, sd, weight), each (G, D), or None.
@@ -127,6 +128,7 @@ class ConditionTensors:
     """
 
     problems: int
+    batched: bool = False
     values: Tensor | None = None
     weights: Tensor | None = None
     prior: tuple[Tensor, Tensor, Tensor] | None = None
@@ -141,6 +143,7 @@ class ConditionTensors:
 
         return ConditionTensors(
             problems=len(problems),
+            batched=True,
             values=pick(self.values),
             weights=pick(self.weights),
             prior=None if self.prior is None else tuple(pick(value) for value in self.prior),
@@ -161,9 +164,10 @@ def _as_tensor(value: ArrayLike | None, device: torch.device | str) -> Tensor | 
     return tensor.to(device)
 
 
-def _problem_count(fields: dict[str, Tensor | None], dim: int) -> int:
-    """The batch size G implied by the inputs; checks each one's trailing dimensions."""
-    problems = {1}
+def _problem_count(fields: dict[str, Tensor | None], dim: int) -> tuple[int, bool]:
+    """The batch size G implied by the inputs, and whether any input has a problem axis;
+    checks each input's trailing dimensions."""
+    problems, batched = {1}, False
     for name, value in fields.items():
         if value is None:
             continue
@@ -173,12 +177,14 @@ def _problem_count(fields: dict[str, Tensor | None], dim: int) -> int:
             raise ValueError(f"{name}: expected shape ({dim},) or (problems, {dim}), got {tuple(value.shape)}")
         if value.ndim == 2:
             problems.add(value.shape[0])
+            batched = True
     a = fields["inequality_a"]
     if a is not None and a.ndim == 3:
         problems.add(a.shape[0])
+        batched = True
     if len(problems - {1}) > 1:
         raise ValueError(f"inputs disagree on the number of problems: {sorted(problems - {1})}")
-    return max(problems)
+    return max(problems), batched
 
 
 def _inequalities(fields: dict[str, Tensor | None], problems: int, dim: int) -> tuple[Tensor, Tensor, Tensor]:

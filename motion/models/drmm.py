@@ -524,7 +524,7 @@ class DRMM(nn.Module):
         if sort:
             log_likelihood, order = log_likelihood.sort(-1, descending=True)
             samples = samples.gather(1, order[..., None].expand_as(samples))
-        if condition is None or not _has_problem_axis(condition):
+        if tensors is None or not tensors.batched:
             return Samples(samples[0], log_likelihood[0])
         return Samples(samples, log_likelihood)
 
@@ -585,12 +585,3 @@ class DRMM(nn.Module):
         model = cls(DRMMConfig.from_dict(payload["config"])).to(device)
         model.load_state_dict(payload["model"])
         return model.eval(), payload
-
-
-def _has_problem_axis(condition: Condition) -> bool:
-    """Whether any per-variable input of `condition` is 2-D (or its constraints 3-D)."""
-    for name in ("values", "weights", "prior_mean", "prior_sd", "prior_weight", "box_min", "box_max", "box_weight"):
-        value = getattr(condition, name)
-        if value is not None and torch.as_tensor(value).ndim == 2:
-            return True
-    return condition.inequality_a is not None and torch.as_tensor(condition.inequality_a).ndim == 3
