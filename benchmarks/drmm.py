@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import torch
-from machine import machine
+from common import BANDAI_ZIP, LOCOMOTION, machine
 
 from motion.dataset import load_dataset
 from motion.layout import SegmentLayout
@@ -31,10 +31,6 @@ from motion.skeleton import preset_roles
 from preprocessing.batch import main as preprocess
 from training.drmm import Curriculum, DRMMRecipe
 from training.drmm import main as train
-
-ROOT = Path(__file__).resolve().parents[1]
-BANDAI_ZIP = ROOT.parent / "shared" / "data" / "bandai-namco-motion-2.zip"
-LOCOMOTION = "walk,walk-turn-left,walk-turn-right,run"
 
 
 def locomotion_segments(work: Path) -> Path:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import torch
-from machine import machine
+from common import machine
 
 from motion.dataset import load_dataset
 from motion.models import DRMM, DRMMConfig

@@ -18,11 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from machine import machine
-
-ROOT = Path(__file__).resolve().parents[1]
-BANDAI_ZIP = ROOT.parent / "shared" / "data" / "bandai-namco-motion-2.zip"
-LOCOMOTION = "walk,walk-turn-left,walk-turn-right,run"
+from common import BANDAI_ZIP, LOCOMOTION, machine
 
 
 def tree_rss(pid: int) -> int:

@@ -1,4 +1,4 @@
-"""The machine line every benchmark prints: CPU, cores, memory, GPU, Python and torch versions."""
+"""What the benchmarks share: the machine line they print, and the shared data they run on."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ import os
 import platform
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+BANDAI_ZIP = ROOT.parent / "shared" / "data" / "bandai-namco-motion-2.zip"
+LOCOMOTION = "walk,walk-turn-left,walk-turn-right,run"  # the four locomotion contents
+
 
 def machine() -> str:
+    """CPU, cores, memory, GPU, Python and torch versions, on one line."""
     cpu = platform.processor() or "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
