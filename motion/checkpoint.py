@@ -8,11 +8,11 @@ RNG and progress entries.
 
 from __future__ import annotations
 
-import pickle
-import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from motion.atomic import atomic_path
 from motion.errors import InputError
@@ -43,7 +43,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
         raise InputError(f"{path}: no such checkpoint")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, OSError) as err:
+    except Exception as err:  # noqa: BLE001 - whatever a malformed file makes torch.load raise
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}: not a readable checkpoint ({first_line})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -51,3 +51,22 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
     if kind is not None and payload.get("kind") != kind:
         raise InputError(f"{path}: holds a {payload.get('kind')!r} model, expected {kind!r}")
     return payload
+
+
+def save_model(path: str | Path, kind: str, model: nn.Module, extra: dict | None = None) -> None:
+    """Write a model's config (a dataclass with to_dict) and weights, plus `extra` entries."""
+    save_checkpoint(path, {"kind": kind, "config": model.config.to_dict(), "model": model.state_dict()} | (extra or {}))
+
+
+def load_model(
+    path: str | Path, kind: str, build: Callable[[dict], nn.Module], device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict]:
+    """Rebuild a model of `kind` from a checkpoint: `build(config_dict)`, then its weights.
+
+    Returns:
+        the model in eval mode on `device`, and the whole checkpoint dict (layout, labels, ...).
+    """
+    payload = load_checkpoint(path, kind=kind, map_location=device)
+    model = build(payload["config"]).to(device)
+    model.load_state_dict(payload["model"])
+    return model.eval(), payload

@@ -17,7 +17,8 @@ from motion.errors import InputError
 SUBCOMMANDS = {
     "preprocess": ("preprocessing.batch:main", "cut mocap files into Parquet segments and windows"),
     "inspect": ("motion.inspect_clips:main", "print frames, fps, duration, joints, height and labels of clips"),
-    "train": ("training.cli:main", "train a model (drmm) on a preprocessed dataset"),
+    "train": ("training.cli:main", "train a model (drmm, hgvae) on a preprocessed dataset"),
+    "impute": ("motion.impute:main", "fill occluded joint positions in a clip with a trained HG-VAE"),
 }
 
 

@@ -52,3 +52,25 @@ class Clip:
         indices = joint_map.indices(self.skeleton, self.source)
         positions = np.ascontiguousarray(self.positions[:, indices])
         return replace(self, positions=positions, skeleton=joint_map.target)
+
+
+def resample(positions: np.ndarray, fps: float, target_fps: float) -> np.ndarray:
+    """Linearly interpolate a clip to another frame rate.
+
+    Args:
+        positions: (frames, joints, 3) float32.
+        fps: the clip's rate.
+        target_fps: the rate wanted.
+    Returns:
+        (frames', joints, 3) float32 sampled at t = k / target_fps for every t within the
+        clip's first-to-last frame span; the input itself when the rates agree. A sample
+        next to a NaN (occluded) value is NaN.
+    """
+    if abs(fps - target_fps) < 1e-6 * target_fps or positions.shape[0] < 2:
+        return positions
+    span = (positions.shape[0] - 1) / fps
+    times = np.arange(int(np.floor(span * target_fps + 1e-9)) + 1) / target_fps
+    source = times * fps
+    before = np.minimum(np.floor(source).astype(np.int64), positions.shape[0] - 2)
+    weight = (source - before).astype(np.float32)[:, None, None]
+    return (positions[before] * (1 - weight) + positions[before + 1] * weight).astype(np.float32)

@@ -126,21 +126,22 @@ def read_metadata(path: Path) -> dict:
     return json.loads(raw[METADATA_KEY])
 
 
-def load_dataset(directory: str | Path, split: str | None = None) -> Dataset:
+def load_dataset(directory: str | Path, split: str | None = None, kind: str = "segments") -> Dataset:
     """Load every part of a dataset folder, optionally one split only.
 
     The features are copied once, from Arrow's buffers into one (rows, width) array.
 
     Args:
         directory: a folder written by `motion preprocess` (e.g. OUT/segments); given OUT
-            itself, its `segments` folder is used.
+            itself, its `kind` folder is used.
         split: "train", "val", "test" or None for all rows.
+        kind: "segments" or "windows", the dataset looked for inside OUT.
     Raises:
         InputError: no parts, unreadable parts, or parts that disagree on their layout.
     """
     directory = Path(directory)
-    if not list(directory.glob(PART_GLOB)) and (directory / "segments").is_dir():
-        directory = directory / "segments"
+    if not list(directory.glob(PART_GLOB)) and (directory / kind).is_dir():
+        directory = directory / kind
     parts = sorted(directory.glob(PART_GLOB))
     if not parts:
         raise InputError(f"{directory}: no {PART_GLOB} files; run `motion preprocess` first")

@@ -136,6 +136,20 @@ def to_local_frame(points: Tensor, origin: Tensor, facing: Tensor) -> Tensor:
     return rotate_about_up(points - shift[..., None, :], cos, sin)
 
 
+def from_local_frame(points: Tensor, origin: Tensor, facing: Tensor) -> Tensor:
+    """The inverse of to_local_frame: local positions back to global ones.
+
+    Args:
+        points: (..., P, 3) local positions.
+        origin, facing: (..., 3) as given to to_local_frame.
+    Returns:
+        (..., P, 3) global positions, metres, Z-up.
+    """
+    shift = origin.clone()
+    shift[..., 2] = 0
+    return rotate_about_up(points, facing[..., None, 0], facing[..., None, 1]) + shift[..., None, :]
+
+
 def directions_to_local_frame(vectors: Tensor, facing: Tensor) -> Tensor:
     """Rotate direction vectors into the local frame of to_local_frame (no translation).
 

@@ -14,14 +14,14 @@ from typing import NamedTuple
 import numpy as np
 
 import motion
-from motion.clip import Clip
+from motion.clip import Clip, resample
 from motion.dataset import make_table, write_part
 from motion.errors import InputError
 from motion.formats import ReadOptions, Source, read_source
 from motion.layout import SegmentLayout, WindowLayout
 from motion.skeleton import JointMap, detect_preset, load_joint_map, preset_joint_map, preset_roles
 from preprocessing.segments import build_segments
-from preprocessing.windows import build_windows, resample
+from preprocessing.windows import build_windows
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODELS = {"drmm": ("training.drmm:main", "Deep Residual Mixture Model on segments")}
+MODELS = {
+    "drmm": ("training.drmm:main", "Deep Residual Mixture Model on segments"),
+    "hgvae": ("training.hgvae:main", "hierarchical graph-convolutional VAE on windows"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,18 +14,16 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from motion.cli import run_guarded
-from motion.dataset import SPLITS, Dataset, load_dataset
 from motion.errors import InputError
 from motion.models.drmm import DRMM, DRMMConfig, Objective
 from training.distributed import setup, teardown
-from training.trainer import TrainConfig, Trainer
+from training.options import Selection, add_data_arguments, add_run_arguments, check_output, train_and_report
+from training.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -120,22 +118,13 @@ class DRMMRecipe:
         return self.extra
 
 
-def dataset_rows(data: Dataset, splits: list[str], contents: list[str] | None) -> np.ndarray:
-    """Feature rows of the given splits, optionally only those whose content label is in `contents`."""
-    keep = np.isin(data.split.astype(str), splits)
-    if contents:
-        keep &= np.isin(data.content.astype(str), contents)
-    return data.features[keep]
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="motion train drmm",
         description="Train a Deep Residual Mixture Model on Parquet segments (DRMM paper, Sec. 3.4). "
         "Launch with torchrun for several GPUs or nodes.",
     )
-    parser.add_argument("--data", required=True, type=Path, help="dataset folder written by `motion preprocess`")
-    parser.add_argument("--out", required=True, type=Path, help="checkpoint file to write (log: OUT.csv)")
+    add_data_arguments(parser)
     parser.add_argument("--layers", type=int, default=4, help="L, mixture layers")
     parser.add_argument("--components", type=int, default=512, help="K, components per layer")
     parser.add_argument("--iterations", type=int, default=20000, help="total training iterations")
@@ -144,54 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--regularization", type=float, default=0.1, help="orphan-component weight alpha (Table 1: 0.1)"
     )
-    parser.add_argument("--contents", help="comma-separated content labels to train on (default: all rows)")
-    parser.add_argument(
-        "--train-splits", default="train", help="comma-separated splits to train on, e.g. train,val for a final model"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="torch.compile the step")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="iterations between checkpoints")
     parser.add_argument("--validate-every", type=int, default=1000, help="iterations between validations")
-    parser.add_argument(
-        "--val-size",
-        type=int,
-        default=2048,
-        help="val vectors used for validation (0: none; none when val is trained on)",
-    )
     parser.add_argument("--val-passes", type=int, default=8, help="importance passes S of the validation estimate")
-    parser.add_argument("--resume", action="store_true", help="continue from --out")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_run_arguments(parser, compile_default=True)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out.exists() and not (args.resume or args.overwrite):
-        raise InputError(f"{args.out} exists; pass --resume to continue it or --overwrite to replace it")
-    if args.resume and not args.out.exists():
-        raise InputError(f"{args.out}: nothing to resume")
+    check_output(args)
     topology = setup(args.device)
     try:
-        contents = [c for c in (args.contents or "").split(",") if c]
-        splits = [c for c in args.train_splits.split(",") if c]
-        unknown = sorted(set(splits) - set(SPLITS))
-        if unknown or not splits:
-            raise InputError(f"--train-splits: expected some of {', '.join(SPLITS)}, got {args.train_splits!r}")
-        data = load_dataset(args.data)
-        if data.metadata.get("kind") != "segments":
-            raise InputError(f"{args.data}: holds {data.metadata.get('kind')}; the DRMM trains on segments")
-        train_rows = dataset_rows(data, splits, contents)
+        selection = Selection(args, "segments")
+        train_rows = selection.data.features[selection.train]
         if len(train_rows) < args.batch:
             raise InputError(f"{args.data}: {len(train_rows)} training rows, fewer than one batch of {args.batch}")
         val_data = None
-        if args.val_size and "val" not in splits:
-            val_rows = dataset_rows(data, ["val"], contents)
-            if len(val_rows):
-                pick = np.random.default_rng(0).permutation(len(val_rows))[: args.val_size]
-                val_data = torch.from_numpy(val_rows[np.sort(pick)]).to(topology.device)
-            else:
-                log.warning("%s: no val rows; validation skipped", args.data)
+        if len(selection.val):
+            val_data = torch.from_numpy(selection.data.features[selection.val]).to(topology.device)
         config = DRMMConfig(dim=train_rows.shape[1], layers=args.layers, components=args.components)
         train_config = TrainConfig(
             iterations=args.iterations,
@@ -202,33 +161,21 @@ def run(args: argparse.Namespace) -> int:
             validate_every=args.validate_every,
             compile=args.compile,
         )
-        extra = {
-            "layout": data.layout.to_dict(),
-            "skeleton": data.skeleton.to_dict(),
-            "fps": data.fps,
-            "data": {"path": str(args.data), "rows": int(len(train_rows))},
-        }
         recipe = DRMMRecipe(
             DRMM(config),
             Curriculum(args.iterations, args.regularization),
             torch.from_numpy(train_rows).to(topology.device),
             val_data,
-            extra,
+            selection.extra(args.data),
             val_passes=args.val_passes,
-            settings={"train_splits": splits, "contents": contents},
+            settings=selection.settings(),
         )
-        if topology.is_main:
-            print(
-                f"DRMM L={config.layers} K={config.components} D={config.dim} "
-                f"({recipe.model.parameter_count:,} parameters) on {len(train_rows):,} vectors, "
-                f"{args.iterations:,} iterations, batch {args.batch}, {topology.device}"
-                + (f" x {topology.world_size} processes" if topology.distributed else ""),
-                file=sys.stderr,
-            )
-        validation = Trainer(recipe, train_config, args.out, topology).run(resume=args.resume)
-        if topology.is_main:
-            figures = ", ".join(f"{k} {v:.2f}" for k, v in validation.items())
-            print(f"wrote {args.out}" + (f" ({figures})" if figures else ""), file=sys.stderr)
+        summary = (
+            f"DRMM L={config.layers} K={config.components} D={config.dim} "
+            f"({recipe.model.parameter_count:,} parameters) on {len(train_rows):,} vectors, "
+            f"{args.iterations:,} iterations, batch {args.batch}"
+        )
+        train_and_report(recipe, train_config, args, topology, summary)
         return 0
     finally:
         teardown(topology)

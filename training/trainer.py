@@ -48,6 +48,7 @@ class TrainConfig:
     validate_every: int = 1000
     log_every: int = 50
     compile: bool = False  # torch.compile the training step
+    grad_clip: float | None = None  # clip the gradient's global norm to this
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch", "checkpoint_every", "validate_every", "log_every"):
@@ -55,6 +56,8 @@ class TrainConfig:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise InputError(f"--lr must be > 0, got {self.lr}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise InputError(f"--grad-clip must be > 0, got {self.grad_clip}")
 
 
 class Recipe(Protocol):
@@ -62,7 +65,7 @@ class Recipe(Protocol):
 
     kind: str  # checkpoint kind, e.g. "drmm"
     model: nn.Module
-    train_data: Tensor  # (rows, ...) on the training device
+    train_data: Tensor | tuple[Tensor, ...]  # (rows, ...) on the training device, or several sharing rows
     settings: dict  # recipe options a resumed run must share (e.g. the DRMM's alpha and data selection)
     metric_names: tuple[str, ...]  # keys of `loss`'s metrics, in log order
     validation_names: tuple[str, ...]  # keys of `validate`'s result
@@ -70,7 +73,7 @@ class Recipe(Protocol):
     def initialize(self) -> None: ...  # data-dependent initialisation from train_data
     def stage(self, iteration: int) -> str: ...
     def lr_factor(self, iteration: int) -> float: ...
-    def loss(self, module: nn.Module, batch: Tensor, iteration: int) -> tuple[Tensor, dict[str, Tensor]]: ...
+    def loss(self, module: nn.Module, batch, iteration: int) -> tuple[Tensor, dict[str, Tensor]]: ...
     def validate(self) -> dict[str, float]: ...
     def checkpoint_extra(self) -> dict: ...
 
@@ -187,6 +190,10 @@ class Trainer:
                 loss, metrics = recipe.loss(module, self.next_batch(), iteration)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if config.grad_clip is not None:
+                    metrics = metrics | {
+                        "grad_norm": nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+                    }
                 self.optimizer.step()
                 self.iteration += 1
                 bar.update(1)
@@ -210,10 +217,11 @@ class Trainer:
         bar.close()
         return latest_validation
 
-    def next_batch(self) -> Tensor:
+    def next_batch(self) -> Tensor | tuple[Tensor, ...]:
         data = self.recipe.train_data
-        rows = torch.randint(0, data.shape[0], (self.config.batch,), generator=self.batches)
-        return data[rows.to(data.device)]
+        first = data[0] if isinstance(data, tuple) else data
+        rows = torch.randint(0, first.shape[0], (self.config.batch,), generator=self.batches).to(first.device)
+        return tuple(part[rows] for part in data) if isinstance(data, tuple) else data[rows]
 
     @contextmanager
     def log_writer(self, append: bool) -> Iterator:

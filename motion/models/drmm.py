@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from motion.checkpoint import load_checkpoint, save_checkpoint
+from motion.checkpoint import load_model, save_model
 from motion.models.conditions import Condition, ConditionTensors
 
 log = logging.getLogger(__name__)
@@ -570,18 +570,13 @@ class DRMM(nn.Module):
 
     def save(self, path: str | Path, extra: dict | None = None) -> None:
         """Write config and weights (plus `extra`, e.g. the segment layout) to a checkpoint."""
-        save_checkpoint(
-            path, {"kind": "drmm", "config": self.config.to_dict(), "model": self.state_dict()} | (extra or {})
-        )
+        save_model(path, "drmm", self, extra)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> tuple[DRMM, dict]:
         """Rebuild a model from a checkpoint (weights_only loading).
 
         Returns:
-            the model in eval mode on `device`, and the checkpoint dict (layout, metadata, ...).
+            the model in eval mode on `device`, and the checkpoint dict.
         """
-        payload = load_checkpoint(path, kind="drmm", map_location=device)
-        model = cls(DRMMConfig.from_dict(payload["config"])).to(device)
-        model.load_state_dict(payload["model"])
-        return model.eval(), payload
+        return load_model(path, "drmm", lambda config: cls(DRMMConfig.from_dict(config)), device)

@@ -1,9 +1,10 @@
 import numpy as np
 
+from motion.clip import resample
 from motion.formats import read_clips
 from motion.layout import WindowLayout
 from motion.skeleton import preset_joint_map, preset_roles
-from preprocessing.windows import build_windows, resample
+from preprocessing.windows import build_windows
 from tests.conftest import SAMPLE_CLIPS
 
 
