@@ -221,7 +221,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="windows folder (default: preprocess the shared archive)")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "hgvae", help="where depth-study models go")
     parser.add_argument("--depths", default="1,2,4", help="stochastic depths of the study ('' to skip)")
-    parser.add_argument("--depth-epochs", type=int, default=5, help="training epochs of each depth-study model")
+    parser.add_argument("--depth-epochs", type=int, default=3, help="training epochs of each depth-study model")
     parser.add_argument("--depth-features", type=int, default=64, help="F of the depth-study models")
     parser.add_argument("--windows", type=int, default=800, help="test windows occluded for imputation")
     parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results", help="JSON and PNG go here")
