@@ -38,7 +38,7 @@ def test_training_improves_validation_and_conditioned_samples_follow_the_context
     args = ["--data", str(segments), "--out", str(checkpoint), "--iterations", "240", *SMALL]
     assert train([*args, "--validate-every", "40", "--val-size", "512", "--val-passes", "4"]) == 0
     validation = [float(row["val_ll"]) for row in read_log(tmp_path / "drmm.pt.csv") if row["val_ll"]]
-    assert len(validation) == 6 and validation[-1] > validation[0] + 50, validation
+    assert len(validation) == 6 and validation[-1] > validation[0] + 30, validation
 
     model, payload = DRMM.load(checkpoint)
     layout = SegmentLayout.from_dict(payload["layout"])
