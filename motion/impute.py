@@ -30,7 +30,7 @@ from motion.formats.sources import list_sources
 from motion.gaps import interpolate_gaps
 from motion.geometry import facing_direction, from_local_frame, to_local_frame
 from motion.models.hgvae import HGVAE
-from motion.skeleton import Skeleton, detect_preset, preset_joint_map, preset_roles
+from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
 
 _LAFORGE_CELL = re.compile(r"^(\s*\()([^()]*)(\)\s*\([^()]*\)\s*)$")
 
@@ -81,6 +81,7 @@ def impute_clip(
     lr: float = 0.01,
     start: str = "interpolate",
     stride: int | None = None,
+    joint_map: str | Path | None = None,
 ) -> ClipImputation:
     """Fill a clip's missing entries with the HG-VAE's MAP estimate.
 
@@ -92,13 +93,16 @@ def impute_clip(
         label: class index for a class-conditional model.
         steps, lr, start: as in HGVAE.impute.
         stride: frames between window starts at the model's rate (default: half a window).
+        joint_map: JSON joint map for a clip whose skeleton is no preset (as in `motion preprocess`).
     Raises:
         InputError: the skeleton cannot be mapped to the model's, or the root or a shoulder is
             never observed (windows could not be placed).
     """
     skeleton = Skeleton.from_dict(payload["skeleton"])
     fps, frames = float(payload["fps"]), model.config.frames
-    indices = _joint_indices(clip, skeleton)
+    indices = resolve_joint_map(clip.skeleton, skeleton.name, joint_map, clip.source).indices(
+        clip.skeleton, clip.source
+    )
     covered = np.zeros(len(clip.skeleton), dtype=bool)
     covered[indices] = True
     hole = missing[:, indices]
@@ -158,19 +162,6 @@ def impute_clip(
         elbo_before=result.elbo_before.mean().item(),
         elbo_after=result.elbo_after.mean().item(),
     )
-
-
-def _joint_indices(clip: Clip, skeleton: Skeleton) -> list[int]:
-    """Index in the clip's skeleton of each of the model skeleton's joints."""
-    if clip.skeleton.joints == skeleton.joints:
-        return list(range(len(skeleton)))
-    preset = detect_preset(clip.skeleton.joints)
-    if preset is None:
-        raise InputError(
-            f"{clip.source}: skeleton with joints {', '.join(clip.skeleton.joints[:4])}, ... matches no preset; "
-            f"the model works on {skeleton.name}"
-        )
-    return preset_joint_map(preset, skeleton.name).indices(clip.skeleton, clip.source)
 
 
 # Files ----------------------------------------------------------------------------------------
@@ -283,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--start", choices=("interpolate", "mean"), default="interpolate", help="where the search starts"
     )
+    parser.add_argument("--joint-map", help="JSON joint map for a skeleton that is no preset (see motion preprocess)")
     parser.add_argument("--label", help="content label for a class-conditional model (default: the clip's own)")
     parser.add_argument("--format", choices=("bvh", "laforge", "joints"), help="input format (default: detect)")
     parser.add_argument("--fps", type=float, help="frame rate of inputs without one")
@@ -322,7 +314,11 @@ def run(args: argparse.Namespace) -> int:
         first += clip.frames
         label = _label_index(args.label or clip.labels.get("content"), payload, clip)
         if missing.any():
-            results.append(impute_clip(model, payload, clip, missing, label, args.steps, args.lr, args.start))
+            results.append(
+                impute_clip(
+                    model, payload, clip, missing, label, args.steps, args.lr, args.start, joint_map=args.joint_map
+                )
+            )
         else:
             results.append(ClipImputation(clip.positions, missing, 0, 0, float("nan"), float("nan")))
 

@@ -139,6 +139,24 @@ def preset_joint_map(source: str, target: str) -> JointMap:
     return _joint_map(load_preset(target), mapping, f"preset {source}")
 
 
+def resolve_joint_map(source: Skeleton, target: str, joint_map: str | Path | None, where: str) -> JointMap:
+    """The map from a clip's skeleton to preset `target`: the user's JSON file when given,
+    else the shipped map of the preset the clip's joints match.
+
+    Raises:
+        InputError: the joints match no preset (naming `where`), or no map leads to `target`.
+    """
+    if joint_map is not None:
+        return load_joint_map(joint_map)
+    preset = detect_preset(source.joints)
+    if preset is None:
+        raise InputError(
+            f"{where}: skeleton with joints {', '.join(source.joints[:4])}, ... matches no preset; "
+            "pass --joint-map FILE.json"
+        )
+    return preset_joint_map(preset, target)
+
+
 def load_joint_map(path: str | Path) -> JointMap:
     """A user joint map: JSON `{"target": PRESET, "joints": {target_joint: source_joint, ...}}`.
 

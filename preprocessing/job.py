@@ -14,12 +14,12 @@ from typing import NamedTuple
 import numpy as np
 
 import motion
-from motion.clip import Clip, resample
+from motion.clip import resample
 from motion.dataset import make_table, write_part
 from motion.errors import InputError
 from motion.formats import ReadOptions, Source, read_source
 from motion.layout import SegmentLayout, WindowLayout
-from motion.skeleton import JointMap, detect_preset, load_joint_map, preset_joint_map, preset_roles
+from motion.skeleton import preset_roles, resolve_joint_map
 from preprocessing.segments import build_segments
 from preprocessing.windows import build_windows
 
@@ -126,18 +126,6 @@ def dataset_metadata(config: PreprocessConfig, kind: str, sources: list[str]) ->
     }
 
 
-def _joint_map(clip: Clip, config: PreprocessConfig) -> JointMap:
-    if config.joint_map is not None:
-        return load_joint_map(config.joint_map)
-    preset = detect_preset(clip.skeleton.joints)
-    if preset is None:
-        raise InputError(
-            f"{clip.source}: skeleton with joints {', '.join(clip.skeleton.joints[:4])}, ... matches no preset; "
-            "pass --joint-map FILE.json"
-        )
-    return preset_joint_map(preset, config.skeleton)
-
-
 def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug: bool = False) -> ChunkResult:
     """Read each task's source, cut its clips and write one part file per dataset kind.
 
@@ -153,7 +141,7 @@ def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug:
         try:
             clips = read_source(task.source, config.read)
             for clip in clips:
-                clip = clip.remap(_joint_map(clip, config))
+                clip = clip.remap(resolve_joint_map(clip.skeleton, config.skeleton, config.joint_map, clip.source))
                 name = task.name if len(clips) == 1 else f"{task.name}{clip.name[len(task.source.stem) :]}"
                 result.clips += 1
                 result.frames += clip.frames

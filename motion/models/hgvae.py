@@ -237,11 +237,13 @@ class _Level(nn.Module):
         mean, log_sigma = self.posterior(torch.cat([path, encoded], dim=-1)).chunk(2, dim=-1)
         return mean, soft_clamp(log_sigma, LATENT_LOG_SIGMA_LIMIT)
 
-    def merge(self, path: Tensor, z: Tensor, labels: Tensor | None) -> Tensor:
-        """The path after taking in z_l (and the label at the top), through this level's blocks."""
-        if labels is not None:
-            z = torch.cat([z, labels[:, None, :]], dim=-1)
-        return self.blocks(path + self.latent_in(z))
+    def descend(self, path: Tensor, z: Tensor, one_hot: Tensor | None) -> Tensor:
+        """The path after taking in z_l (and, at the top, the label), through this level's blocks
+        and expanded to the next level's nodes."""
+        if self.top and one_hot is not None:
+            z = torch.cat([z, one_hot[:, None, :]], dim=-1)
+        path = self.blocks(path + self.latent_in(z))
+        return self.expand(path) if hasattr(self, "expand") else path
 
 
 class HGVAE(nn.Module):
@@ -344,19 +346,16 @@ class HGVAE(nn.Module):
         encoded = self.encode(x)
         path = self._start(x.shape[0], one_hot)
         kls = []
-        for level, stochastic in zip(self.levels, self.config.stochastic, strict=True):
+        for level, stochastic, features in zip(self.levels, self.config.stochastic, encoded, strict=True):
             prior_mean, prior_log_sigma = level.prior_of(path)
-            index = len(kls)
             if stochastic:
-                mean, log_sigma = level.posterior_of(path, encoded[index])
+                mean, log_sigma = level.posterior_of(path, features)
                 z = mean + torch.exp(log_sigma) * torch.randn_like(mean) if sample else mean
                 kls.append(gaussian_kl(mean, log_sigma, prior_mean, prior_log_sigma).sum((-1, -2)))
             else:
                 z = prior_mean
                 kls.append(x.new_zeros(x.shape[0]))
-            path = level.merge(path, z, one_hot if level.top else None)
-            if hasattr(level, "expand"):
-                path = level.expand(path)
+            path = level.descend(path, z, one_hot)
         mean, log_sigma = self.decode_output(path)
         log_likelihood = (-0.5 * ((x - mean) * torch.exp(-log_sigma)).square() - log_sigma - HALF_LOG_2PI).sum((-1, -2))
         log_likelihood = log_likelihood - self.data_std.log().sum()
@@ -401,9 +400,7 @@ class HGVAE(nn.Module):
                 z = mean + temperature * torch.exp(log_sigma) * noise
             else:
                 z = mean
-            path = level.merge(path, z, one_hot if level.top else None)
-            if hasattr(level, "expand"):
-                path = level.expand(path)
+            path = level.descend(path, z, one_hot)
         return self._metres(self.decode_output(path)[0])
 
     def impute(
