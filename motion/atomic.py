@@ -13,10 +13,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` when the block succeeds.
 
     A failure or interruption inside the block leaves `path` as it was and removes the
-    temporary file, so readers never see a half-written output.
+    temporary file, so readers never see a half-written output. The temporary name keeps the
+    suffix, for writers that choose the format by it (e.g. video).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)

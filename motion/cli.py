@@ -19,6 +19,8 @@ SUBCOMMANDS = {
     "inspect": ("motion.inspect_clips:main", "print frames, fps, duration, joints, height and labels of clips"),
     "train": ("training.cli:main", "train a model (drmm, hgvae) on a preprocessed dataset"),
     "impute": ("motion.impute:main", "fill occluded joint positions in a clip with a trained HG-VAE"),
+    "generate": ("playback.cli:generate_main", "generate a take toward flags with a trained DRMM and render it"),
+    "render": ("playback.cli:render_main", "render any motion clip to video (mp4 or GIF)"),
 }
 
 

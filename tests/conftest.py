@@ -48,3 +48,14 @@ def small_bandai_zip(bandai_zip: Path, tmp_path_factory: pytest.TempPathFactory)
 def locomotion_bandai_zip(bandai_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 real clips, 15 per locomotion content: enough for a small model to generalise."""
     return bandai_subset(bandai_zip, tmp_path_factory.mktemp("bandai") / "bandai-locomotion.zip", per_content=15)
+
+
+@pytest.fixture(scope="session")
+def segments(locomotion_bandai_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DRMM segments (stride 2) of the 60 locomotion clips."""
+    from preprocessing.batch import main as preprocess
+
+    out = tmp_path_factory.mktemp("segments")
+    args = [str(locomotion_bandai_zip), "--kind", "segments", "--segment-stride", "2", "--out", str(out)]
+    assert preprocess(args) == 0
+    return out / "segments"

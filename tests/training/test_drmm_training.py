@@ -10,22 +10,12 @@ import torch
 from motion.dataset import load_dataset
 from motion.layout import SegmentLayout
 from motion.models import DRMM, Condition, DRMMConfig
-from preprocessing.batch import main as preprocess
 from training.distributed import Topology
 from training.drmm import Curriculum, DRMMRecipe
 from training.drmm import main as train
 from training.trainer import Interrupted, TrainConfig, Trainer
 
 SMALL = ["--layers", "2", "--components", "32", "--batch", "128", "--no-compile"]
-
-
-@pytest.fixture(scope="module")
-def segments(locomotion_bandai_zip, tmp_path_factory):
-    out = tmp_path_factory.mktemp("segments")
-    assert (
-        preprocess([str(locomotion_bandai_zip), "--kind", "segments", "--segment-stride", "2", "--out", str(out)]) == 0
-    )
-    return out / "segments"
 
 
 def read_log(path):

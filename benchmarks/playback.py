@@ -1,0 +1,151 @@
+"""Benchmark playback: steering and motion quality on the scripted course against real held-out
+clips, decision latency with and without the ceiling, rendering speed, and a stills strip.
+
+    python benchmarks/playback.py --model runs/drmm.pt [--seconds 60] [--seeds 0,1,2]
+
+Prints medians over seeds and writes benchmarks/results/playback.json and docs/playback-stills.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import torch
+from common import BANDAI_ZIP, LOCOMOTION, ROOT, machine
+
+from motion.layout import SegmentLayout
+from motion.models.drmm import DRMM
+from motion.skeleton import Skeleton, preset_roles
+from playback.flags import parse_flags
+from playback.loop import Playback, PlaybackConfig
+from playback.metrics import held_out_clips, motion_metrics, steering_metrics
+from playback.render import RenderConfig, Renderer
+
+COURSE = "3,0;3,3;0,3;0,0"
+SETTINGS = {
+    "default": PlaybackConfig(),
+    "default + fit bones": PlaybackConfig(fit_bones=True),
+    "App. C (box clip, no seam blend)": PlaybackConfig(clipping="box", blend_seams=False),
+    "no clipping": PlaybackConfig(clipping="none"),
+}
+
+
+def median_figures(rows: list[dict]) -> dict:
+    return {key: float(np.nanmedian([row[key] for row in rows])) for key in rows[0]}
+
+
+def takes(model, payload, config, seeds, seconds, flags):
+    skeleton = Skeleton.from_dict(payload["skeleton"])
+    layout = SegmentLayout.from_dict(payload["layout"])
+    roles = preset_roles(skeleton.name)
+    rows = []
+    for seed in seeds:
+        playback = Playback(model, layout, skeleton, roles, payload["fps"], config, seed)
+        take = playback.run(seconds, flags)
+        figures = steering_metrics(take.positions, take.flags, take.reached, take.fps, roles)
+        figures |= motion_metrics(take.positions, take.fps, skeleton)
+        figures["real_time_factor"] = len(take.positions) / take.fps / take.seconds_generating
+        rows.append(figures)
+    return rows, take
+
+
+def latency(model, payload, ceiling: float | None, decisions: int = 60) -> float:
+    """Median wall time of one decision (both sampling passes), ms, after a warm-up."""
+    skeleton = Skeleton.from_dict(payload["skeleton"])
+    config = PlaybackConfig(max_head_height=None if ceiling is None else (ceiling, ceiling))
+    playback = Playback(
+        model, SegmentLayout.from_dict(payload["layout"]), skeleton, preset_roles(skeleton.name), payload["fps"], config
+    )
+    history = playback.bootstrap()
+    flag = np.array([3.0, 0.0])
+    times = []
+    for _ in range(decisions + 3):
+        began = time.perf_counter()
+        poses, _ = playback.decide(history, flag, ceiling)
+        times.append(time.perf_counter() - began)
+        history = torch.cat([history, poses])[-playback.history_frames :]
+    return float(np.median(times[3:]) * 1000)
+
+
+def render_speed(skeleton: Skeleton, positions: np.ndarray, flags: np.ndarray, fps: float) -> float:
+    renderer = Renderer(skeleton, RenderConfig())
+    frames = renderer.frames(positions, fps, flags)
+    next(frames)  # warm-up
+    began = time.perf_counter()
+    count = sum(1 for _ in frames)
+    return count / (time.perf_counter() - began)
+
+
+def stills(
+    skeleton: Skeleton, positions: np.ndarray, flags: np.ndarray, fps: float, path: Path, count: int = 5
+) -> None:
+    """A strip of `count` frames across the take, side by side."""
+    renderer = Renderer(skeleton, RenderConfig(width=320, height=240, distance=4.5))
+    frames = list(renderer.frames(positions, fps, flags))
+    picks = np.linspace(len(frames) * 0.1, len(frames) - 1, count).astype(int)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.imwrite(path, np.concatenate([frames[i] for i in picks], axis=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, type=Path, help="DRMM checkpoint")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each take")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds of the takes; figures are medians over them")
+    parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results", help="JSON goes here")
+    parser.add_argument("--stills", type=Path, default=ROOT / "docs" / "playback-stills.png")
+    args = parser.parse_args(argv)
+    torch.set_grad_enabled(False)
+    seeds = [int(s) for s in args.seeds.split(",")]
+
+    print(machine())
+    model, payload = DRMM.load(args.model)
+    skeleton = Skeleton.from_dict(payload["skeleton"])
+    print(f"model {args.model} ({payload.get('iteration', '?')} iterations); {args.seconds:g} s takes, seeds {seeds}")
+    report: dict = {"machine": machine(), "model": str(args.model), "seconds": args.seconds, "seeds": seeds}
+
+    clips = held_out_clips([str(BANDAI_ZIP)], tuple(LOCOMOTION.split(",")), skeleton.name, payload["fps"])
+    real = median_figures([motion_metrics(clip, payload["fps"], skeleton) for clip in clips])
+    report["real"] = real | {"clips": len(clips)}
+    print(f"real held-out locomotion ({len(clips)} test clips, median per clip): " + _format(real))
+
+    course = parse_flags(COURSE)
+    report["takes"] = {}
+    for name, base in SETTINGS.items():
+        for facing in (True, False):
+            config = replace(base, facing=facing)
+            rows, take = takes(model, payload, config, seeds, args.seconds, course)
+            label = f"{name}, {'facing' if facing else 'facing unspecified'}"
+            report["takes"][label] = median_figures(rows)
+            print(f"{label}: " + _format(report["takes"][label]))
+            if name == "default" and facing:
+                showcase = take
+    rows, _ = takes(model, payload, PlaybackConfig(), seeds, args.seconds, None)
+    report["takes"]["default, facing, random flags"] = median_figures(rows)
+    print("default, facing, random flags: " + _format(report["takes"]["default, facing, random flags"]))
+
+    report["decision_ms"] = {"free": latency(model, payload, None), "ceiling 1.3 m": latency(model, payload, 1.3)}
+    print(f"decision latency (median, ms): {report['decision_ms']}; 5 frames = 167 ms of animation")
+    report["render_fps_640x360"] = render_speed(skeleton, showcase.positions[:300], showcase.flags[:300], showcase.fps)
+    print(f"rendering at 640x360: {report['render_fps_640x360']:.1f} frames/s")
+    stills(skeleton, showcase.positions, showcase.flags, showcase.fps, args.stills)
+    print(f"wrote {args.stills}")
+
+    args.report.mkdir(parents=True, exist_ok=True)
+    (args.report / "playback.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {args.report / 'playback.json'}")
+    return 0
+
+
+def _format(figures: dict) -> str:
+    return ", ".join(f"{key} {value:.3g}" for key, value in figures.items())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

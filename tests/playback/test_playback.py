@@ -1,0 +1,186 @@
+"""Playback on a small DRMM trained on real locomotion: the loop, goal clipping, flags, metrics,
+rendering and the `motion generate` / `motion render` commands."""
+
+import json
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import torch
+
+from motion.formats import read_clips
+from motion.layout import SegmentLayout
+from motion.models import DRMM
+from motion.skeleton import Skeleton, load_preset, preset_roles
+from playback.cli import generate_main, render_main
+from playback.flags import FlagCourse, parse_flags
+from playback.goals import clip_along_direction, clip_box
+from playback.loop import Playback, PlaybackConfig, bone_lengths, fit_bone_lengths
+from playback.metrics import motion_metrics
+from playback.render import CHARACTER_COLOURS, RenderConfig, Renderer
+from tests.conftest import SAMPLE_CLIPS
+from training.drmm import main as train
+
+WALK = SAMPLE_CLIPS / "bandai" / "data" / "dataset-2_walk_normal_011.bvh"
+
+
+@pytest.fixture(scope="module")
+def model_path(segments, tmp_path_factory):
+    """A 2-layer, 64-component DRMM trained for 1000 iterations on real locomotion (~5 s)."""
+    path = tmp_path_factory.mktemp("drmm") / "drmm.pt"
+    args = ["--data", str(segments), "--out", str(path), "--iterations", "1000", "--layers", "2"]
+    assert train([*args, "--components", "64", "--batch", "128", "--no-compile", "--val-size", "0"]) == 0
+    return path
+
+
+def playback(model_path, config=PlaybackConfig(), seed=0):
+    model, payload = DRMM.load(model_path)
+    skeleton = Skeleton.from_dict(payload["skeleton"])
+    layout = SegmentLayout.from_dict(payload["layout"])
+    return Playback(model, layout, skeleton, preset_roles(skeleton.name), payload["fps"], config, seed)
+
+
+def test_the_loop_appends_five_frames_per_decision_and_is_deterministic_with_a_seed(model_path):
+    take = playback(model_path, seed=3).run(2.0, parse_flags("2,0;2,2"))
+    again = playback(model_path, seed=3).run(2.0, parse_flags("2,0;2,2"))
+    other = playback(model_path, seed=4).run(2.0, parse_flags("2,0;2,2"))
+    assert take.positions.shape == (60, 20, 3) and np.isfinite(take.positions).all()
+    assert np.array_equal(take.positions, again.positions)
+    assert not np.array_equal(take.positions, other.positions)
+    assert len(take.decisions) == (60 - 10) // 5  # 10 bootstrap frames, then 5 per decision
+    assert [d["frame"] for d in take.decisions] == list(range(10, 60, 5))
+    first = take.decisions[0]
+    assert first["flag"] == [2.0, 0.0] and len(first["goal_clipped"]) == 2 and np.isfinite(first["log_likelihood"])
+    # Decisions continue the motion: joints move at walking and running speeds, not in jumps.
+    speed = np.linalg.norm(np.diff(take.positions, axis=0), axis=-1) * take.fps
+    assert np.percentile(speed, 99) < 10, np.percentile(speed, 99)
+
+
+def test_box_clipping_clips_exactly_what_lies_outside_3_5_sd():
+    population = torch.randn(256, 4, generator=torch.Generator().manual_seed(0)) * torch.tensor([0.1, 0.2, 1.0, 2.0])
+    mean, sd = population.mean(0), population.std(0)
+    requested = torch.tensor([mean[0] + 3.4 * sd[0], mean[1] - 5 * sd[1], mean[2] + 9 * sd[2], mean[3] - 3.4 * sd[3]])
+    clipped = clip_box(requested, population, 3.5)
+    assert clipped[0] == requested[0] and clipped[3] == requested[3]  # inside: untouched
+    assert torch.isclose(clipped[1], mean[1] - 3.5 * sd[1]) and torch.isclose(clipped[2], mean[2] + 3.5 * sd[2])
+
+
+def test_direction_clipping_keeps_the_direction_and_shortens_to_the_reachable_distance():
+    ahead = torch.stack((torch.linspace(0.5, 1.5, 101), torch.zeros(101)), 1)  # goals 0.5-1.5 m ahead
+    far = clip_along_direction(torch.tensor([4.0, 3.0]), ahead)
+    assert torch.allclose(far / far.norm(), torch.tensor([0.8, 0.6]))
+    assert torch.isclose(far.norm(), torch.quantile(ahead @ torch.tensor([0.8, 0.6]), 0.9))
+    near = torch.tensor([0.3, 0.1])
+    assert torch.equal(clip_along_direction(near, ahead), near)  # a reachable flag is kept as is
+    behind = clip_along_direction(torch.tensor([-3.0, 0.0]), ahead)
+    assert torch.allclose(behind, torch.tensor([-0.25, 0.0]))  # turn back: a short goal behind
+
+
+def test_a_flag_respawns_once_reached():
+    course = FlagCourse(None, arena=4.0, reach=1.0, rng=np.random.default_rng(0))
+    course.update(np.zeros(2))
+    first = course.flag.copy()
+    assert np.abs(first).max() <= 4 and np.linalg.norm(first) > 1
+    assert not course.update(first + [1.5, 0.0]) and np.array_equal(course.flag, first)
+    assert course.update(first + [0.5, 0.5]) and course.reached == 1
+    assert not np.array_equal(course.flag, first) and np.linalg.norm(course.flag - first - [0.5, 0.5]) > 1
+    scripted = FlagCourse(parse_flags("3,0;0,3"), 4.0, 1.0, np.random.default_rng(0))
+    scripted.update(np.zeros(2))
+    for expected in ([0, 3], [3, 0], [0, 3]):
+        assert scripted.update(scripted.flag.copy()) and np.array_equal(scripted.flag, expected)
+
+
+def test_motion_metrics_of_a_real_pose_held_and_slid():
+    clip = read_clips([WALK])[0]
+    from motion.skeleton import resolve_joint_map
+
+    clip = clip.remap(resolve_joint_map(clip.skeleton, "laforge20", None, clip.source))
+    skeleton = clip.skeleton
+    pose = clip.positions[0].copy()
+    pose[..., 2] -= pose[..., 2].min()  # lowest joint on the floor, so a toe is in contact
+    held = np.repeat(pose[None], 30, 0)
+    figures = motion_metrics(held, 30.0, skeleton)
+    assert figures["foot_skating_m_s"] == 0 and figures["jerk_m_s3"] == 0 and figures["floor_penetration"] == 0
+    slid = held + (np.arange(30)[:, None, None] / 30.0) * np.array([1.0, 0.0, 0.0], np.float32)  # 1 m/s
+    figures = motion_metrics(slid, 30.0, skeleton)
+    assert figures["foot_skating_m_s"] == pytest.approx(1.0, rel=1e-3)
+    assert figures["jerk_m_s3"] < 1e-2 and figures["bone_length_cv_percent"] < 1e-3
+    sunk = held - np.array([0, 0, 0.05], np.float32)
+    assert motion_metrics(sunk, 30.0, skeleton)["floor_penetration"] == 1.0
+    real = motion_metrics(clip.positions, clip.fps, skeleton)
+    assert real["bone_length_cv_percent"] < 0.1 and real["foot_skating_m_s"] < 0.3
+
+
+def test_fitting_bones_restores_their_lengths_and_keeps_their_directions():
+    skeleton = load_preset("laforge20")
+    pose = torch.from_numpy(read_clips([WALK])[0].positions[:2, :20].copy())  # any 20 points will do
+    lengths = torch.linspace(0.1, 0.5, 20)
+    fitted = fit_bone_lengths(pose, skeleton.parents, lengths)
+    roots = torch.tensor(skeleton.parents) < 0
+    assert torch.allclose(bone_lengths(fitted, skeleton.parents)[:, ~roots], lengths[~roots].expand(2, -1), atol=1e-5)
+    assert torch.equal(fitted[:, roots], pose[:, roots])
+
+
+def test_motion_render_writes_an_mp4_that_shows_the_character(tmp_path, capsys):
+    out = tmp_path / "walk.mp4"
+    assert render_main([str(WALK), "--out", str(out), "--size", "320x192", "--stills", str(tmp_path / "png")]) == 0
+    clip = read_clips([WALK])[0]
+    frames = int(np.floor((clip.frames - 1) / clip.fps * 30 + 1e-9)) + 1  # resampled to 30 fps
+    reader = imageio.get_reader(out)
+    assert reader.count_frames() == frames and reader.get_meta_data()["fps"] == 30
+    assert len(list((tmp_path / "png").glob("frame_*.png"))) == frames
+    image = reader.get_data(frames // 2).astype(np.float32) / 255
+    assert image.std() > 0.05  # not blank
+
+    # Where the renderer's camera projects the hips, the video shows the character's orange.
+    from motion.clip import resample
+
+    positions = torch.from_numpy(resample(clip.positions, clip.fps, 30.0))
+    renderer = Renderer(clip.skeleton, RenderConfig(width=320, height=192))
+    camera = renderer.cameras(positions)[frames // 2]
+    (column, row), _ = camera.project(positions[frames // 2, renderer.root])
+    pixel = image[int(row), int(column)]
+    nearest = min(
+        np.abs(pixel - np.array(colour) * shade).sum() for colour in CHARACTER_COLOURS for shade in (0.4, 0.7, 1)
+    )
+    assert pixel[0] > pixel[2] + 0.2 and nearest < 0.25, pixel
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_motion_generate_writes_video_positions_and_logs_and_honours_the_ceiling(model_path, tmp_path, capsys):
+    out, positions, log = tmp_path / "take.gif", tmp_path / "take.csv", tmp_path / "take.json"
+    args = ["--model", str(model_path), "--seconds", "2", "--seed", "1", "--size", "96x64", "--no-facing"]
+    assert generate_main([*args, "--out", str(out), "--positions", str(positions), "--log", str(log)]) == 0
+    assert len(imageio.mimread(out)) == 60
+    take = read_clips([positions])[0]
+    assert take.positions.shape == (60, 20, 3)
+    record = json.loads(log.read_text())
+    assert record["config"]["facing"] is False and len(record["decisions"]) == 10
+    assert {"flags_per_minute", "foot_skating_m_s", "jerk_m_s3", "decision_ms"} <= set(record["metrics"])
+
+    head = load_preset("laforge20").index("head")
+    free_head = np.median(take.positions[10:, head, 2])
+    low = tmp_path / "low.csv"
+    ceiling = round(float(free_head) - 0.4, 2)
+    assert (
+        generate_main(
+            [*args, "--out", str(out), "--no-video", "--positions", str(low), "--max-head-height", str(ceiling)]
+        )
+        == 0
+    )
+    lowered = read_clips([low])[0].positions[10:, head, 2]
+    # A tiny model knows few low poses; the shipped one lowers the head 10 cm under a 1.2 m ceiling.
+    assert np.median(lowered) < free_head - 0.02, (np.median(lowered), free_head, ceiling)
+
+
+def test_bad_input_is_one_line_and_exit_2(model_path, tmp_path, capsys):
+    base = ["--model", str(model_path), "--out", str(tmp_path / "x.mp4")]
+    assert generate_main([*base, "--flags", "3,0;x"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --flags: entry 2 'x' is not 'x,y' in metres"
+    assert generate_main([*base, "--max-head-height", "tall"]) == 2
+    assert "--max-head-height" in capsys.readouterr().err
+    assert generate_main(["--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.avi")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert render_main([str(WALK), "--out", str(tmp_path / "x.mp4"), "--size", "big"]) == 2
+    assert "--size" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.mp4"))
