@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,9 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import torch
+
+# The repository first, so `playback` is the package, not this script.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import BANDAI_ZIP, LOCOMOTION, ROOT, machine
 
 from motion.layout import SegmentLayout
@@ -30,8 +34,10 @@ from playback.render import RenderConfig, Renderer
 COURSE = "3,0;3,3;0,3;0,0"
 SETTINGS = {
     "default": PlaybackConfig(),
-    "default + fit bones": PlaybackConfig(fit_bones=True),
-    "App. C (box clip, no seam blend)": PlaybackConfig(clipping="box", blend_seams=False),
+    "default without bone fitting": PlaybackConfig(fit_bones=False),
+    "App. C (box clip; no seam blend, no bone fitting)": PlaybackConfig(
+        clipping="box", blend_seams=False, fit_bones=False
+    ),
     "no clipping": PlaybackConfig(clipping="none"),
 }
 

@@ -158,7 +158,10 @@ def build_generate_parser() -> argparse.ArgumentParser:
         "--blend-seams", action=argparse.BooleanOptionalAction, default=PlaybackConfig.blend_seams,
         help="continue the velocity across decisions",
     )  # fmt: skip
-    parser.add_argument("--fit-bones", action="store_true", help="restore the model's bone lengths after sampling")
+    parser.add_argument(
+        "--fit-bones", action=argparse.BooleanOptionalAction, default=PlaybackConfig.fit_bones,
+        help="restore the model's median bone lengths after sampling",
+    )  # fmt: skip
     parser.add_argument("--positions", type=Path, help="write the generated positions as joint CSV")
     parser.add_argument("--laforge", type=Path, help="write the generated positions in the LaForge CSV layout")
     parser.add_argument("--log", type=Path, help="write per-decision logs and the take's metrics as JSON")

@@ -69,7 +69,7 @@ class PlaybackConfig:
     ceiling_weight: float = 20.0
     continuity_sd: float | None = None
     blend_seams: bool = True
-    fit_bones: bool = False
+    fit_bones: bool = True
     reach: float = 1.0
     arena: float = 4.0
 
