@@ -24,7 +24,7 @@ from motion.cli import run_guarded
 from motion.clip import Clip, resample
 from motion.conventions import UNIT_SCALE
 from motion.errors import InputError
-from motion.formats import ReadOptions, detect_format, read_source, write_joint_csv
+from motion.formats import add_read_arguments, detect_format, read_options, read_source, write_joint_csv
 from motion.formats.joint_csv import AXES
 from motion.formats.sources import list_sources
 from motion.gaps import interpolate_gaps
@@ -276,10 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--joint-map", help="JSON joint map for a skeleton that is no preset (see motion preprocess)")
     parser.add_argument("--label", help="content label for a class-conditional model (default: the clip's own)")
-    parser.add_argument("--format", choices=("bvh", "laforge", "joints"), help="input format (default: detect)")
-    parser.add_argument("--fps", type=float, help="frame rate of inputs without one")
-    parser.add_argument("--up", choices=("y", "z"), help="up axis of the input")
-    parser.add_argument("--units", choices=("m", "cm", "mm"), help="units of the input")
+    add_read_arguments(parser)
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
@@ -290,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--steps must be >= 0 and --lr > 0")
     if args.out.resolve() == args.input.resolve():
         raise InputError(f"{args.out}: would overwrite the input; choose another --out")
-    options = ReadOptions(args.format, args.fps, args.up, args.units)
+    options = read_options(args)
     sources = list_sources([args.input])
     if len(sources) != 1:
         raise InputError(f"{args.input}: holds {len(sources)} motion files; give one")

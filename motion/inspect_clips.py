@@ -6,23 +6,20 @@ import argparse
 import sys
 
 from motion.errors import InputError
-from motion.formats import FORMATS, ReadOptions, list_sources, read_source
+from motion.formats import add_read_arguments, list_sources, read_options, read_source
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motion inspect", description=__doc__.split(": ", 1)[1])
     parser.add_argument("paths", nargs="+", help="motion files, folders or zip archives")
-    parser.add_argument("--format", choices=FORMATS, help="force the input format (default: detect)")
-    parser.add_argument("--fps", type=float, help="frame rate of inputs that carry none")
-    parser.add_argument("--up", choices=("y", "z"), help="up axis of the inputs")
-    parser.add_argument("--units", choices=("m", "cm", "mm"), help="units of the inputs")
+    add_read_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    options = ReadOptions(args.format, args.fps, args.up, args.units)
+    options = read_options(args)
     failed = 0
     try:
         sources = list_sources(args.paths)

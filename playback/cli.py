@@ -14,7 +14,7 @@ from motion.atomic import write_bytes_atomic
 from motion.cli import run_guarded
 from motion.clip import Clip, resample
 from motion.errors import InputError
-from motion.formats import ReadOptions, read_clips, write_joint_csv
+from motion.formats import add_read_arguments, read_clips, read_options, write_joint_csv
 from motion.formats.laforge_csv import write_laforge_csv
 from motion.layout import SegmentLayout
 from motion.models.drmm import DRMM
@@ -24,13 +24,6 @@ from playback.goals import CLIPPING_MODES
 from playback.loop import Playback, PlaybackConfig
 from playback.metrics import motion_metrics, steering_metrics
 from playback.render import RenderConfig, Renderer, write_stills, write_video
-
-
-def add_read_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("bvh", "laforge", "joints"), help="input format (default: detect)")
-    parser.add_argument("--fps", type=float, help="frame rate of inputs without one")
-    parser.add_argument("--up", choices=("y", "z"), help="up axis of the input")
-    parser.add_argument("--units", choices=("m", "cm", "mm"), help="units of the input")
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +74,7 @@ def build_render_parser() -> argparse.ArgumentParser:
 
 def run_render(args: argparse.Namespace) -> int:
     config = render_config(args)
-    clips = read_clips([args.input], ReadOptions(args.format, args.fps, args.up, args.units))
+    clips = read_clips([args.input], read_options(args))
     if args.clip is not None:
         clips = [clip for clip in clips if clip.name == args.clip]
         if not clips:

@@ -5,6 +5,7 @@ Readers: BVH, LaForge/Unity CSV, joint-position CSV, each also inside zip archiv
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +35,19 @@ class ReadOptions:
     fps: float | None = None
     up: str | None = None
     units: str | None = None
+
+
+def add_read_arguments(parser: argparse.ArgumentParser) -> None:
+    """--format, --fps, --up and --units of a command that reads motion files (see ReadOptions)."""
+    parser.add_argument("--format", choices=FORMATS, help="force the input format (default: detect)")
+    parser.add_argument("--fps", type=float, help="frame rate of inputs that carry none")
+    parser.add_argument("--up", choices=("y", "z"), help="up axis of the inputs")
+    parser.add_argument("--units", choices=("m", "cm", "mm"), help="units of the inputs")
+
+
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    """The ReadOptions of arguments added by add_read_arguments."""
+    return ReadOptions(args.format, args.fps, args.up, args.units)
 
 
 def detect_format(name: str, head: bytes) -> str:
@@ -80,6 +94,8 @@ def read_clips(paths: str | Path | Iterable[str | Path], options: ReadOptions = 
 
 
 __all__ = [
+    "add_read_arguments",
+    "read_options",
     "FORMATS",
     "ReadOptions",
     "Source",
