@@ -143,7 +143,7 @@ class Playback:
 
     # Conditioning ---------------------------------------------------------------------------
 
-    def _context(self, history: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def context(self, history: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The context block means of the history in its current frame.
 
         Returns:
@@ -157,14 +157,24 @@ class Playback:
         blocks = [local[begin:end].mean(0) for begin, end in self.layout.context_blocks]
         return torch.cat([block.reshape(-1) for block in blocks]), origin, facing
 
-    def _condition(self, context: Tensor, context_scale: float, ceiling: float | None, goals: dict) -> Condition:
+    def condition(
+        self, context: Tensor, context_scale: float = 1.0, ceiling: float | None = None, goals: dict | None = None
+    ) -> Condition:
+        """One decision's conditioning problem.
+
+        Args:
+            context: from `context`.
+            context_scale: multiplier of the context block weights.
+            ceiling: head-height bound (metres) on every next pose and on the goal head height.
+            goals: {first variable: (values, weight)} of known goal variables.
+        """
         layout, D = self.layout, self.layout.size
         values = torch.full((D,), float("nan"))
         weights = torch.zeros(D)
         values[layout.context] = context
         for block, weight in enumerate(self.config.context_weights):
             weights[layout.context_block(block)] = weight * context_scale
-        for start, (value, weight) in goals.items():
+        for start, (value, weight) in (goals or {}).items():
             values[start : start + len(value)] = value
             weights[start : start + len(value)] = weight
         box_max = None
@@ -190,7 +200,7 @@ class Playback:
             poses (step, J, 3) global, and the decision's log entry.
         """
         config, layout = self.config, self.layout
-        context, origin, facing = self._context(history)
+        context, origin, facing = self.context(history)
         flag3 = torch.tensor([[flag[0], flag[1], 0.0]], dtype=torch.float32)
         target = to_local_frame(flag3[None], origin[None], facing[None])[0, 0, :2]
         distance = target.norm().clamp_min(1e-6)
@@ -200,7 +210,7 @@ class Playback:
         goal = target
         if config.clipping != "none":
             population = self.model.sample(
-                config.population, self._condition(context, config.population_context_scale, ceiling, {}),
+                config.population, self.condition(context, config.population_context_scale, ceiling, {}),
                 sort=False, generator=self.generator,
             ).samples  # fmt: skip
             if config.clipping == "box":
@@ -217,7 +227,7 @@ class Playback:
         if config.facing:
             goals[fwd] = (forward, config.forward_weight)
         candidates = self.model.sample(
-            config.candidates, self._condition(context, 1.0, ceiling, goals), generator=self.generator
+            config.candidates, self.condition(context, 1.0, ceiling, goals), generator=self.generator
         )
         nexts = candidates.samples[:, layout.next_poses]
         score = candidates.log_likelihood.clone()

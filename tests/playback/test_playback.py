@@ -147,7 +147,7 @@ def test_motion_render_writes_an_mp4_that_shows_the_character(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_motion_generate_writes_video_positions_and_logs_and_honours_the_ceiling(model_path, tmp_path, capsys):
+def test_motion_generate_writes_video_positions_and_logs_with_a_ceiling_schedule(model_path, tmp_path, capsys):
     out, positions, log = tmp_path / "take.gif", tmp_path / "take.csv", tmp_path / "take.json"
     args = ["--model", str(model_path), "--seconds", "2", "--seed", "1", "--size", "96x64", "--no-facing"]
     assert generate_main([*args, "--out", str(out), "--positions", str(positions), "--log", str(log)]) == 0
@@ -156,21 +156,26 @@ def test_motion_generate_writes_video_positions_and_logs_and_honours_the_ceiling
     assert take.positions.shape == (60, 20, 3)
     record = json.loads(log.read_text())
     assert record["config"]["facing"] is False and len(record["decisions"]) == 10
+    assert {d["ceiling"] for d in record["decisions"]} == {None}
     assert {"flags_per_minute", "foot_skating_m_s", "jerk_m_s3", "decision_ms"} <= set(record["metrics"])
 
-    head = load_preset("laforge20").index("head")
-    free_head = np.median(take.positions[10:, head, 2])
-    low = tmp_path / "low.csv"
-    ceiling = round(float(free_head) - 0.4, 2)
-    assert (
-        generate_main(
-            [*args, "--out", str(out), "--no-video", "--positions", str(low), "--max-head-height", str(ceiling)]
-        )
-        == 0
-    )
-    lowered = read_clips([low])[0].positions[10:, head, 2]
-    # A tiny model knows few low poses, so the head comes down only a little.
-    assert np.median(lowered) < free_head - 0.02, (np.median(lowered), free_head, ceiling)
+    low = [*args, "--out", str(out), "--no-video", "--log", str(log), "--max-head-height", "1.7:1.2"]
+    assert generate_main(low) == 0
+    ceilings = [d["ceiling"] for d in json.loads(log.read_text())["decisions"]]
+    frames = np.arange(10, 60, 5)
+    assert np.allclose(ceilings, 1.7 - 0.5 * frames / 60), ceilings  # linear over the take
+
+
+def test_the_ceiling_bounds_the_head_of_every_next_pose_and_the_goal_head_height(model_path):
+    player = playback(model_path, PlaybackConfig(ceiling_weight=7.0))
+    context, _, _ = player.context(player.bootstrap())
+    assert player.condition(context).box_max is None
+    condition = player.condition(context, ceiling=1.25)
+    layout, head = player.layout, player.roles["head"]
+    bounded = [layout.next_pose(pose).start + 3 * head + 2 for pose in range(5)] + [layout.goal_head_height.start]
+    box_max = condition.box_max.numpy()
+    assert sorted(np.flatnonzero(np.isfinite(box_max))) == sorted(bounded)
+    assert (box_max[bounded] == 1.25).all() and (condition.box_weight.numpy()[bounded] == 7.0).all()
 
 
 def test_bad_input_is_one_line_and_exit_2(model_path, tmp_path, capsys):
