@@ -21,44 +21,26 @@ import torch
 
 # The repository first, so `playback` is the package, not this script.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import BANDAI_ZIP, LOCOMOTION, ROOT, machine
+from common import BANDAI_ZIP, COURSE, LOCOMOTION, ROOT, machine, median_figures, takes
 
 from motion.layout import SegmentLayout
 from motion.models.drmm import DRMM
 from motion.skeleton import Skeleton, preset_roles
 from playback.flags import parse_flags
 from playback.loop import Playback, PlaybackConfig
-from playback.metrics import held_out_clips, motion_metrics, steering_metrics
+from playback.metrics import held_out_clips, motion_metrics
 from playback.render import RenderConfig, Renderer
 
-COURSE = "3,0;3,3;0,3;0,0"
+CEILING = 1.25  # metres, about 11 cm under the head in free takes (~1.36 m)
 SETTINGS = {
     "default": PlaybackConfig(),
+    "default without foot locking": PlaybackConfig(lock_feet=False),
     "default without bone fitting": PlaybackConfig(fit_bones=False),
-    "App. C (box clip; no seam blend, no bone fitting)": PlaybackConfig(
-        clipping="box", blend_seams=False, fit_bones=False
+    "App. C (box clip; no seam blend, bone fitting or foot locking)": PlaybackConfig(
+        clipping="box", blend_seams=False, fit_bones=False, lock_feet=False
     ),
     "no clipping": PlaybackConfig(clipping="none"),
 }
-
-
-def median_figures(rows: list[dict]) -> dict:
-    return {key: float(np.nanmedian([row[key] for row in rows])) for key in rows[0]}
-
-
-def takes(model, payload, config, seeds, seconds, flags):
-    skeleton = Skeleton.from_dict(payload["skeleton"])
-    layout = SegmentLayout.from_dict(payload["layout"])
-    roles = preset_roles(skeleton.name)
-    rows = []
-    for seed in seeds:
-        playback = Playback(model, layout, skeleton, roles, payload["fps"], config, seed)
-        take = playback.run(seconds, flags)
-        figures = steering_metrics(take.positions, take.flags, take.reached, take.fps, roles)
-        figures |= motion_metrics(take.positions, take.fps, skeleton)
-        figures["real_time_factor"] = len(take.positions) / take.fps / take.seconds_generating
-        rows.append(figures)
-    return rows, take
 
 
 def latency(model, payload, ceiling: float | None, decisions: int = 60) -> float:
@@ -135,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     rows, _ = takes(model, payload, PlaybackConfig(), seeds, args.seconds, None)
     report["takes"]["default, facing, random flags"] = median_figures(rows)
     print("default, facing, random flags: " + _format(report["takes"]["default, facing, random flags"]))
+    for ceiling in (None, CEILING):
+        config = PlaybackConfig(max_head_height=None if ceiling is None else (ceiling, ceiling))
+        rows, _ = takes(model, payload, config, seeds, args.seconds, course)
+        label = f"default, facing, {'no ceiling' if ceiling is None else f'{ceiling} m ceiling'}: head height"
+        report["takes"][label] = median_figures(rows)["head_height_m"]
+        print(f"{label} {report['takes'][label]:.2f} m (median over frames)")
 
     report["decision_ms"] = {"free": latency(model, payload, None), "ceiling 1.3 m": latency(model, payload, 1.3)}
     print(f"decision latency (median, ms): {report['decision_ms']}; 5 frames = 167 ms of animation")

@@ -1,4 +1,4 @@
-"""`motion generate` (a take toward flags with a trained DRMM) and `motion render` (any clip to video)."""
+"""`motion generate` (a take toward flags with a trained DRMM, or the MDN baseline) and `motion render` (any clip to video)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from motion.atomic import write_bytes_atomic
+from motion.checkpoint import load_checkpoint
 from motion.cli import run_guarded
 from motion.clip import Clip, resample
 from motion.errors import InputError
@@ -18,6 +19,7 @@ from motion.formats import add_read_arguments, read_clips, read_options, write_j
 from motion.formats.laforge_csv import write_laforge_csv
 from motion.layout import SegmentLayout
 from motion.models.drmm import DRMM
+from motion.models.mdn import MDN
 from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
 from playback.flags import parse_flags
 from playback.goals import CLIPPING_MODES
@@ -129,7 +131,9 @@ def build_generate_parser() -> argparse.ArgumentParser:
         prog="motion generate",
         description="Generate a take with a trained DRMM: the character walks to flags; render it to video.",
     )
-    parser.add_argument("--model", required=True, type=Path, help="DRMM checkpoint (motion train drmm)")
+    parser.add_argument(
+        "--model", required=True, type=Path, help="DRMM checkpoint (motion train drmm), or an MDN (motion train mdn)"
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the take (default 20)")
     parser.add_argument(
         "--facing", action=argparse.BooleanOptionalAction, default=True,
@@ -144,12 +148,17 @@ def build_generate_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--start-from", type=Path, help="start from the first frames of this clip instead of a sample")
     parser.add_argument(
-        "--clipping", choices=CLIPPING_MODES, default=PlaybackConfig.clipping,
-        help="goal clipping: direction (default; distance along the direction to the flag), box (App. C), none",
+        "--clipping", choices=CLIPPING_MODES,
+        help="goal clipping: direction (the DRMM's default; distance along the direction to the flag), box "
+        "(App. C), none (an MDN's only mode)",
     )  # fmt: skip
     parser.add_argument(
         "--blend-seams", action=argparse.BooleanOptionalAction, default=PlaybackConfig.blend_seams,
-        help="continue the velocity across decisions",
+        help="join decisions by inertialization (position, velocity and acceleration continue)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lock-feet", action=argparse.BooleanOptionalAction, default=PlaybackConfig.lock_feet,
+        help="plant toes that touch the floor, legs by two-bone IK",
     )  # fmt: skip
     parser.add_argument(
         "--fit-bones", action=argparse.BooleanOptionalAction, default=PlaybackConfig.fit_bones,
@@ -164,11 +173,17 @@ def build_generate_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_playback(args: argparse.Namespace, config: PlaybackConfig) -> tuple[Playback, Skeleton]:
-    model, payload = DRMM.load(args.model, args.device)
+def load_playback(args: argparse.Namespace, config: PlaybackConfig, kind: str) -> tuple[Playback, Skeleton]:
+    """The model of --model, a DRMM or an MDN (`kind`), in a Playback with `config`."""
+    if kind == "mdn" and (config.clipping != "none" or config.max_head_height is not None):
+        raise InputError(
+            f"{args.model}: an MDN cannot sample goals given the context, so it takes neither goal clipping "
+            "nor --max-head-height; use --clipping none or a DRMM"
+        )
+    model, payload = (DRMM if kind == "drmm" else MDN).load(args.model, args.device)
     for key in ("layout", "skeleton", "fps"):
         if key not in payload:
-            raise InputError(f"{args.model}: checkpoint has no {key!r}; train it with motion train drmm")
+            raise InputError(f"{args.model}: checkpoint has no {key!r}; train it with motion train {kind}")
     skeleton = Skeleton.from_dict(payload["skeleton"])
     layout = SegmentLayout.from_dict(payload["layout"])
     return Playback(model, layout, skeleton, preset_roles(skeleton.name), payload["fps"], config, args.seed), skeleton
@@ -191,13 +206,18 @@ def run_generate(args: argparse.Namespace) -> int:
         raise InputError("--seconds must be > 0")
     if not args.no_video:
         render_config(args)  # bad video options fail before the take is generated
+    kind = load_checkpoint(args.model).get("kind")
+    if kind not in ("drmm", "mdn"):
+        raise InputError(f"{args.model}: holds a {kind!r} model; playback needs a DRMM or an MDN")
     config = PlaybackConfig(
-        facing=args.facing, clipping=args.clipping, blend_seams=args.blend_seams, fit_bones=args.fit_bones,
+        facing=args.facing, clipping=args.clipping or ("none" if kind == "mdn" else PlaybackConfig.clipping),
+        blend_seams=args.blend_seams, fit_bones=args.fit_bones,
+        lock_feet=args.lock_feet,
         max_head_height=parse_ceiling(args.max_head_height), ceiling_weight=args.ceiling_weight,
     )  # fmt: skip
     flags = parse_flags(args.flags) if args.flags else None
     with torch.no_grad():
-        playback, skeleton = load_playback(args, config)
+        playback, skeleton = load_playback(args, config, kind)
         start = None
         if args.start_from:
             start = start_frames(args.start_from, skeleton, playback.fps, playback.history_frames)

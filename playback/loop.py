@@ -20,9 +20,12 @@ from motion.geometry import facing_direction, from_local_frame, to_local_frame
 from motion.layout import SegmentLayout
 from motion.models.conditions import Condition
 from motion.models.drmm import DRMM
+from motion.models.mdn import MDN, mdn_inputs
 from motion.skeleton import Skeleton
+from playback.contacts import FootLock
 from playback.flags import FlagCourse
 from playback.goals import CLIPPING_MODES, clip_along_direction, clip_box
+from playback.seams import inertialize
 
 
 @dataclass
@@ -46,11 +49,16 @@ class PlaybackConfig:
         continuity_sd: metres; when set, candidates are ranked by their log-likelihood plus that of
             their first pose under N(constant-velocity prediction, continuity_sd^2) per coordinate,
             which favours candidates that continue the motion instead of jumping at the seam.
-        blend_seams: shift each decision's poses so the first continues the last two frames'
-            velocity, fading the shift out over the decision's poses.
+        blend_seams: join each decision's poses onto the played frames by inertialization
+            (playback.seams): the sample's jumps in position, velocity and acceleration at the
+            seam decay to zero over `blend_frames` frames.
+        blend_frames: frames of that decay; beyond the decision's poses, the next decision
+            measures what is left afresh.
         ceiling_weight: multiplier of the ceiling's terms; above 1 it outweighs the context, which
             otherwise holds the head near its recent height.
         fit_bones: after sampling, restore the model's median bone lengths along the skeleton.
+        lock_feet: plant toes that touch the floor in the frames shown (playback.contacts); the
+            model still continues from the poses as sampled.
         reach: root-to-flag distance on the ground that counts as reaching it, metres.
         arena: random flags appear in [-arena, arena]^2, metres.
     """
@@ -69,7 +77,9 @@ class PlaybackConfig:
     ceiling_weight: float = 20.0
     continuity_sd: float | None = None
     blend_seams: bool = True
+    blend_frames: float = 10.0
     fit_bones: bool = True
+    lock_feet: bool = True
     reach: float = 1.0
     arena: float = 4.0
 
@@ -108,10 +118,12 @@ class Take:
 
 
 class Playback:
-    """Generates takes with a trained DRMM (its checkpoint's layout, skeleton, roles and fps).
+    """Generates takes with a trained DRMM, or with an MDN as the baseline (its checkpoint's
+    layout, skeleton, roles and fps).
 
     Args:
-        model: the DRMM, in eval mode.
+        model: the DRMM, or an MDN, in eval mode. An MDN cannot sample goals given the context
+            nor take constraints, so it needs clipping "none" and no ceiling.
         layout: the segment layout the model was trained on.
         skeleton: its skeleton (for bone fitting).
         roles: joint indices of "root", "left_shoulder", "right_shoulder", "head".
@@ -122,7 +134,7 @@ class Playback:
 
     def __init__(
         self,
-        model: DRMM,
+        model: DRMM | MDN,
         layout: SegmentLayout,
         skeleton: Skeleton,
         roles: dict[str, int],
@@ -133,7 +145,11 @@ class Playback:
         self.model, self.layout, self.skeleton, self.roles, self.fps, self.config = (
             model, layout, skeleton, roles, fps, config,
         )  # fmt: skip
-        self.device = model.means[0].device
+        if isinstance(model, MDN) and (config.clipping != "none" or config.max_head_height is not None):
+            raise ValueError(
+                "an MDN cannot clip goals or take a head ceiling: it cannot sample goals given the context"
+            )
+        self.device = next(model.parameters()).device
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.history_frames = layout.current_frame + 1
@@ -199,13 +215,54 @@ class Playback:
         Returns:
             poses (step, J, 3) global, and the decision's log entry.
         """
-        config, layout = self.config, self.layout
+        config = self.config
         context, origin, facing = self.context(history)
         flag3 = torch.tensor([[flag[0], flag[1], 0.0]], dtype=torch.float32)
         target = to_local_frame(flag3[None], origin[None], facing[None])[0, 0, :2]
         distance = target.norm().clamp_min(1e-6)
         forward = target / distance
 
+        if isinstance(self.model, MDN):
+            nexts, log_likelihood, current, goal = self._mdn_candidates(context, target, forward)
+        else:
+            nexts, log_likelihood, current, goal, forward = self._drmm_candidates(context, target, forward, ceiling)
+        score = log_likelihood.clone()
+        predicted = 2 * history[-1] - history[-2]  # where a constant velocity puts the next frame
+        predicted = to_local_frame(predicted[None], origin[None], facing[None])[0].reshape(-1)
+        if config.continuity_sd is not None:
+            first = nexts[:, : predicted.numel()]
+            score = score - ((first - predicted) ** 2).sum(1) / (2 * config.continuity_sd**2)
+        if self._previous is not None:  # never replay the previous decision's poses
+            score = torch.where((nexts - self._previous).abs().amax(1) < 1e-6, -torch.inf, score)
+        chosen = int(score.argmax())
+        self._previous = nexts[chosen]
+        local = nexts[chosen].reshape(self.step, -1, 3)
+        if config.blend_seams:
+            played = to_local_frame(history[None, -3:].reshape(1, -1, 3), origin[None], facing[None])
+            local = inertialize(played.reshape(3, -1, 3), current[chosen].reshape(-1, 3), local, config.blend_frames)
+        poses = from_local_frame(local.reshape(1, -1, 3), origin[None], facing[None])[0].reshape(self.step, -1, 3)
+        if self.bone_lengths is not None:
+            poses = fit_bone_lengths(poses, self.skeleton.parents, self.bone_lengths)
+        log = {
+            "flag": [float(flag[0]), float(flag[1])],
+            "flag_local": target.tolist(),
+            "goal_clipped": goal.tolist(),
+            "forward": forward.tolist() if config.facing else None,
+            "log_likelihood": float(log_likelihood[chosen]),
+            "ceiling": ceiling,
+        }
+        return poses, log
+
+    def _drmm_candidates(
+        self, context: Tensor, target: Tensor, forward: Tensor, ceiling: float | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Goal clipping on a first population, then candidates given the context and clipped goals.
+
+        Returns:
+            next poses (C, step*J*3), log-likelihoods (C,), each candidate's own current frame
+            (C, J*3), the goal and the forward vector it was given (2,) each.
+        """
+        config, layout = self.config, self.layout
         root, fwd = layout.goal_root_position.start, layout.goal_forward.start
         goal = target
         if config.clipping != "none":
@@ -222,47 +279,48 @@ class Playback:
                     forward = clipped[2:]
             else:
                 goal = clip_along_direction(target, population[:, root : root + 2])
-
         goals = {root: (goal, config.goal_weight_facing if config.facing else config.goal_weight_free)}
         if config.facing:
             goals[fwd] = (forward, config.forward_weight)
         candidates = self.model.sample(
             config.candidates, self.condition(context, 1.0, ceiling, goals), generator=self.generator
         )
-        nexts = candidates.samples[:, layout.next_poses]
-        score = candidates.log_likelihood.clone()
-        predicted = 2 * history[-1] - history[-2]  # where a constant velocity puts the next frame
-        predicted = to_local_frame(predicted[None], origin[None], facing[None])[0].reshape(-1)
-        if config.continuity_sd is not None:
-            first = nexts[:, : predicted.numel()]
-            score = score - ((first - predicted) ** 2).sum(1) / (2 * config.continuity_sd**2)
-        if self._previous is not None:  # never replay the previous decision's poses
-            score = torch.where((nexts - self._previous).abs().amax(1) < 1e-6, -torch.inf, score)
-        chosen = int(score.argmax())
-        sample = candidates.samples[chosen]
-        self._previous = sample[layout.next_poses]
-        local = sample[layout.next_poses].reshape(self.step, -1, 3)
-        if config.blend_seams:
-            fade = torch.linspace(1, 0, self.step + 1)[:-1, None, None]
-            local = local + fade * (predicted.reshape(-1, 3) - local[0])
-        poses = from_local_frame(local.reshape(1, -1, 3), origin[None], facing[None])[0].reshape(self.step, -1, 3)
-        if self.bone_lengths is not None:
-            poses = fit_bone_lengths(poses, self.skeleton.parents, self.bone_lengths)
-        log = {
-            "flag": [float(flag[0]), float(flag[1])],
-            "flag_local": target.tolist(),
-            "goal_clipped": goal.tolist(),
-            "forward": forward.tolist() if config.facing else None,
-            "log_likelihood": float(candidates.log_likelihood[chosen]),
-            "ceiling": ceiling,
-        }
-        return poses, log
+        samples = candidates.samples
+        current = samples[:, layout.context_block(len(layout.context_blocks) - 1)]
+        return samples[:, layout.next_poses], candidates.log_likelihood, current, goal, forward
+
+    def _mdn_candidates(
+        self, context: Tensor, target: Tensor, forward: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Candidates from the MDN given the context, the flag as the goal (no clipping: the
+        MDN cannot sample goals) and, in facing mode, the forward vector.
+
+        Returns:
+            next poses (C, step*J*3), log-likelihoods (C,), the current frame (C, J*3), the goal (2,).
+        """
+        layout = self.layout
+        segment = torch.zeros(1, layout.size)
+        segment[0, layout.context] = context
+        segment[0, layout.goal_root_position.start : layout.goal_root_position.start + 2] = target
+        segment[0, layout.goal_forward.start : layout.goal_forward.start + 2] = forward
+        inputs = mdn_inputs(segment.to(self.device), layout, self.config.facing)
+        samples, log_likelihood = self.model.sample(inputs, self.config.candidates, generator=self.generator)
+        current = context[layout.context_block(len(layout.context_blocks) - 1)].to(self.device)
+        return samples[0], log_likelihood[0], current.expand(len(samples[0]), -1), target
 
     # A take ---------------------------------------------------------------------------------
 
     def bootstrap(self) -> Tensor:
         """A start history from one unconditional sample: each context block's mean pose held
         over its frames, then the sample's next poses. (frames, J, 3), at the origin facing +x."""
+        if isinstance(self.model, MDN):  # it cannot sample a context: the mean one, held
+            sample = torch.zeros(self.layout.size, device=self.device)
+            sample[self.layout.context] = self.model.input_mean[: self.layout.context.stop].float()
+            history = [
+                sample[self.layout.context_block(block)].reshape(1, -1, 3).expand(end - begin, -1, -1)
+                for block, (begin, end) in enumerate(self.layout.context_blocks)
+            ]
+            return torch.cat(history)[-self.history_frames :]
         sample = self.model.sample(1, generator=self.generator).samples[0]
         blocks = [
             sample[self.layout.context_block(block)].reshape(1, -1, 3).expand(end - begin, -1, -1)
@@ -289,7 +347,9 @@ class Playback:
         """
         config = self.config
         history = self.bootstrap() if start is None else torch.as_tensor(start[: self.history_frames]).float()
-        frames = [history]
+        # The model continues from its own poses; only what is shown has its feet planted.
+        shown_poses = FootLock(self.skeleton, self.fps) if config.lock_feet else (lambda poses: poses)
+        frames = [shown_poses(history)]
         course = FlagCourse(flags, config.arena, config.reach, self.rng)
         root = self.roles["root"]
         course.update(history[-1, root, :2].double().numpy())
@@ -307,7 +367,7 @@ class Playback:
                     shown.append(course.flag.copy())
                     if course.update(pose[root, :2].double().numpy()):
                         reached.append(count + offset)
-                frames.append(poses)
+                frames.append(shown_poses(poses))
                 history = torch.cat([history, poses])[-self.history_frames :]
                 count += len(poses)
                 bar.update(len(poses))
@@ -327,8 +387,11 @@ class Playback:
 
     def _median_bone_lengths(self) -> Tensor:
         """(J,) median length of each joint's bone to its parent over unconditional samples (0 at roots)."""
-        samples = self.model.sample(1024, sort=False, generator=self.generator).samples
-        poses = samples[:, self.layout.next_poses].reshape(-1, self.layout.joints, 3)
+        if isinstance(self.model, MDN):  # next poses from the mean context and goals
+            poses, _ = self.model.sample(self.model.input_mean[None].float(), 256, generator=self.generator)
+        else:
+            poses = self.model.sample(1024, sort=False, generator=self.generator).samples[:, self.layout.next_poses]
+        poses = poses.reshape(-1, self.layout.joints, 3)
         return torch.median(bone_lengths(poses, self.skeleton.parents), 0).values
 
 

@@ -8,6 +8,7 @@ import sys
 MODELS = {
     "drmm": ("training.drmm:main", "Deep Residual Mixture Model on segments"),
     "hgvae": ("training.hgvae:main", "hierarchical graph-convolutional VAE on windows"),
+    "mdn": ("training.mdn:main", "mixture density network on segments (the DRMM's conditional baseline)"),
 }
 
 

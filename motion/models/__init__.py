@@ -2,5 +2,6 @@
 
 from motion.models.conditions import Condition
 from motion.models.drmm import DRMM, DRMMConfig, Objective, Samples, TrainingTerms
+from motion.models.mdn import MDN, MDNConfig
 
-__all__ = ["DRMM", "Condition", "DRMMConfig", "Objective", "Samples", "TrainingTerms"]
+__all__ = ["DRMM", "MDN", "Condition", "DRMMConfig", "MDNConfig", "Objective", "Samples", "TrainingTerms"]
