@@ -175,18 +175,17 @@ def build_generate_parser() -> argparse.ArgumentParser:
 
 def load_playback(args: argparse.Namespace, config: PlaybackConfig, kind: str) -> tuple[Playback, Skeleton]:
     """The model of --model, a DRMM or an MDN (`kind`), in a Playback with `config`."""
-    if kind == "mdn" and (config.clipping != "none" or config.max_head_height is not None):
-        raise InputError(
-            f"{args.model}: an MDN cannot sample goals given the context, so it takes neither goal clipping "
-            "nor --max-head-height; use --clipping none or a DRMM"
-        )
     model, payload = (DRMM if kind == "drmm" else MDN).load(args.model, args.device)
     for key in ("layout", "skeleton", "fps"):
         if key not in payload:
             raise InputError(f"{args.model}: checkpoint has no {key!r}; train it with motion train {kind}")
     skeleton = Skeleton.from_dict(payload["skeleton"])
     layout = SegmentLayout.from_dict(payload["layout"])
-    return Playback(model, layout, skeleton, preset_roles(skeleton.name), payload["fps"], config, args.seed), skeleton
+    try:
+        playback = Playback(model, layout, skeleton, preset_roles(skeleton.name), payload["fps"], config, args.seed)
+    except ValueError as err:  # a setting this model cannot take
+        raise InputError(f"{args.model}: {err}") from None
+    return playback, skeleton
 
 
 def start_frames(path: Path, skeleton: Skeleton, fps: float, frames: int) -> np.ndarray:

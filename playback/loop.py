@@ -147,7 +147,8 @@ class Playback:
         )  # fmt: skip
         if isinstance(model, MDN) and (config.clipping != "none" or config.max_head_height is not None):
             raise ValueError(
-                "an MDN cannot clip goals or take a head ceiling: it cannot sample goals given the context"
+                "an MDN cannot sample goals given the context, so it takes neither goal clipping nor a head "
+                "ceiling; use clipping 'none' and no --max-head-height, or a DRMM"
             )
         self.device = next(model.parameters()).device
         self.generator = torch.Generator(self.device).manual_seed(seed)
