@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
             validate_every=args.validate_every,
             compile=args.compile,
         )
+        torch.manual_seed(args.seed)  # the initial weights follow --seed, not what ran before
         recipe = DRMMRecipe(
             DRMM(config),
             Curriculum(args.iterations, args.regularization),

@@ -197,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
             compile=args.compile,
             grad_clip=args.grad_clip,
         )
+        torch.manual_seed(args.seed)  # the initial weights follow --seed, not what ran before
         recipe = HGVAERecipe(
             HGVAE(config),
             KLWarmup(round(args.kl_warmup_epochs * per_epoch), args.kl_start),

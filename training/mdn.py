@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             compile=args.compile,
             grad_clip=args.grad_clip,
         )
+        torch.manual_seed(args.seed)  # the initial weights follow --seed, not what ran before
         recipe = MDNRecipe(
             MDN(config), layout, args.iterations, torch.from_numpy(train_rows).to(topology.device), val_data,
             selection.extra(args.data), settings=selection.settings(),
