@@ -423,19 +423,21 @@ class HGVAE(nn.Module):
             labels: (B,) class indices for a class-conditional model.
             steps: Adam steps.
             lr: Adam's learning rate, metres (about how far an entry can move per step).
-            start: "interpolate" (linear in time between observed frames) or "mean" (the
-                training-set mean of each entry).
+            start: "interpolate" (linear in time between the window's observed frames), "mean"
+                (the training-set mean of each entry) or "given" (the values `windows` holds at the
+                missing entries, e.g. interpolated over a whole clip).
             batch: windows optimised together.
         """
-        if start not in ("interpolate", "mean"):
-            raise ValueError(f"start must be 'interpolate' or 'mean', got {start!r}")
+        if start not in ("interpolate", "mean", "given"):
+            raise ValueError(f"start must be 'interpolate', 'mean' or 'given', got {start!r}")
         shape = (-1, self.config.frames, self.config.nodes)
         results = []
         for first in range(0, len(windows), batch):
             x = windows[first : first + batch].reshape(shape).detach()
             hole = missing[first : first + batch].reshape(shape)
             mean = self.data_mean.expand_as(x)
-            x = torch.where(hole, interpolate_gaps(x, hole, fallback=mean) if start == "interpolate" else mean, x)
+            if start != "given":
+                x = torch.where(hole, interpolate_gaps(x, hole, fallback=mean) if start == "interpolate" else mean, x)
             part_labels = None if labels is None else labels[first : first + batch]
             results.append(self._ascend(x, hole, part_labels, steps, lr))
         windows_out, before, after = (torch.cat(parts) for parts in zip(*results, strict=True))
