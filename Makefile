@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/motion preprocess assets/clips --out out/sample
+	$(BIN)/motion demo --out out
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -23,13 +23,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `playback` is the package, not the script
-from common import COURSE, ROOT, machine, median_figures, takes
+from common import ROOT, machine
 
+from evaluation.takes import median_figures, takes
 from motion.dataset import load_dataset
 from motion.layout import SegmentLayout
 from motion.models.drmm import DRMM
 from motion.models.mdn import MDN, mdn_inputs
-from playback.flags import parse_flags
+from playback.flags import COURSE, parse_flags
 from playback.loop import PlaybackConfig
 
 

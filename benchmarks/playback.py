@@ -21,12 +21,13 @@ import torch
 
 # The repository first, so `playback` is the package, not this script.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import BANDAI_ZIP, COURSE, LOCOMOTION, ROOT, machine, median_figures, takes
+from common import BANDAI_ZIP, LOCOMOTION, ROOT, machine
 
+from evaluation.takes import median_figures, takes
 from motion.layout import SegmentLayout
 from motion.models.drmm import DRMM
 from motion.skeleton import Skeleton, preset_roles
-from playback.flags import parse_flags
+from playback.flags import COURSE, parse_flags
 from playback.loop import Playback, PlaybackConfig
 from playback.metrics import held_out_clips, motion_metrics
 from playback.render import RenderConfig, Renderer

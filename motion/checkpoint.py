@@ -53,6 +53,20 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
     return payload
 
 
+TRAINING_STATE = ("optimizer", "rng")  # what only resuming needs
+
+
+def export_checkpoint(source: str | Path, path: str | Path) -> int:
+    """Copy a training checkpoint without its optimiser and RNG state: the model to ship.
+
+    Everything a model is used with stays (config, weights, layout, skeleton, labels, the
+    iteration and the recipe it was trained with). Returns the size written in bytes.
+    """
+    payload = load_checkpoint(source)
+    save_checkpoint(path, {k: v for k, v in payload.items() if k not in TRAINING_STATE})
+    return Path(path).stat().st_size
+
+
 def save_model(path: str | Path, kind: str, model: nn.Module, extra: dict | None = None) -> None:
     """Write a model's config (a dataclass with to_dict) and weights, plus `extra` entries."""
     save_checkpoint(path, {"kind": kind, "config": model.config.to_dict(), "model": model.state_dict()} | (extra or {}))

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from motion.errors import InputError
 
 SUBCOMMANDS = {
+    "demo": ("evaluation.demo:main", "generate a take and impute a clip with gaps with the shipped models"),
     "preprocess": ("preprocessing.batch:main", "cut mocap files into Parquet segments and windows"),
     "inspect": ("motion.inspect_clips:main", "print frames, fps, duration, joints, height and labels of clips"),
-    "train": ("training.cli:main", "train a model (drmm, hgvae) on a preprocessed dataset"),
+    "train": ("training.cli:main", "train a model (drmm, hgvae, mdn) on a preprocessed dataset"),
     "impute": ("motion.impute:main", "fill occluded joint positions in a clip with a trained HG-VAE"),
     "generate": ("playback.cli:generate_main", "generate a take toward flags with a trained DRMM and render it"),
     "render": ("playback.cli:render_main", "render any motion clip to video (mp4 or GIF)"),
+    "evaluate": ("evaluation.cli:main", "measure trained models against the papers: JSON, Markdown, PNG plots"),
 }
 
 

@@ -1,10 +1,32 @@
-"""Filling gaps in trajectories by linear interpolation in time: the baseline imputation and the
-starting point of the HG-VAE's MAP imputation."""
+"""Gaps in trajectories: the occlusion patterns the imputation figures use (random entries, and
+whole joints lost over contiguous spans, as markers drop out in real mocap), and filling gaps by
+linear interpolation in time: the baseline imputation and a starting point of the HG-VAE's MAP."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+SPAN_FRAMES = (10, 40)  # how long a joint stays occluded in span_mask, frames
+
+
+def random_mask(shape: tuple[int, ...], rate: float, generator: torch.Generator) -> Tensor:
+    """Bool mask of `shape`, each entry occluded with probability `rate`."""
+    return torch.rand(shape, generator=generator) < rate
+
+
+def span_mask(shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
+    """(windows, frames, joints, 3) bool mask: in each window one to three random joints are
+    occluded (all 3 coordinates) over one span of 10-40 contiguous frames."""
+    windows, frames, joints, _ = shape
+    mask = torch.zeros(shape, dtype=torch.bool)
+    for window in range(windows):
+        count = int(torch.randint(1, 4, (1,), generator=generator))
+        for joint in torch.randperm(joints, generator=generator)[:count].tolist():
+            length = min(int(torch.randint(SPAN_FRAMES[0], SPAN_FRAMES[1] + 1, (1,), generator=generator)), frames)
+            first = int(torch.randint(0, frames - length + 1, (1,), generator=generator))
+            mask[window, first : first + length, joint] = True
+    return mask
 
 
 def interpolate_gaps(values: Tensor, missing: Tensor, fallback: Tensor | None = None) -> Tensor:

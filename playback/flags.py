@@ -6,6 +6,8 @@ import numpy as np
 
 from motion.errors import InputError
 
+COURSE = "3,0;3,3;0,3;0,0"  # the scripted square course of the playback figures and the demo
+
 
 def parse_flags(text: str) -> np.ndarray:
     """Flag positions from "x,y;x,y;..." (metres, ground plane).

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from motion.checkpoint import export_checkpoint
 from motion.dataset import SPLITS, Dataset, load_dataset
 from motion.errors import InputError
 from training.distributed import Topology
@@ -29,13 +30,16 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, compile_default: bool) -> None:
-    """--seed, --device, --compile, --resume, --overwrite, --debug."""
+    """--seed, --device, --compile, --resume, --export, --overwrite, --debug."""
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train")
     parser.add_argument(
         "--compile", action=argparse.BooleanOptionalAction, default=compile_default, help="torch.compile the step"
     )
     parser.add_argument("--resume", action="store_true", help="continue from --out")
+    parser.add_argument(
+        "--export", type=Path, help="when done, also write the model without its training state here (to ship it)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -101,3 +105,6 @@ def train_and_report(
     if topology.is_main:
         figures = ", ".join(f"{k} {v:.2f}" for k, v in validation.items())
         print(f"wrote {args.out}" + (f" ({figures})" if figures else ""), file=sys.stderr)
+        if args.export:
+            size = export_checkpoint(args.out, args.export)
+            print(f"exported {args.export} ({size / 2**20:.1f} MiB)", file=sys.stderr)

@@ -111,3 +111,18 @@ def test_cli_refuses_to_overwrite_and_reports_bad_data(segments, tmp_path, capsy
     assert (
         "cannot resume with other settings: regularization (0.1 in the checkpoint, 0.5 now)" in capsys.readouterr().err
     )
+
+
+def test_export_writes_the_model_without_its_training_state(segments, tmp_path):
+    checkpoint, shipped = tmp_path / "drmm.pt", tmp_path / "models" / "drmm.pt"
+    arguments = ["--data", str(segments), "--out", str(checkpoint), "--iterations", "20", *SMALL]
+    assert train([*arguments, "--val-size", "0", "--export", str(shipped)]) == 0
+    trained, payload = DRMM.load(checkpoint)
+    exported, shipped_payload = DRMM.load(shipped)
+    assert "optimizer" in payload and "optimizer" not in shipped_payload and "rng" not in shipped_payload
+    assert {k: v for k, v in payload.items() if k not in ("model", "optimizer", "rng")} == {
+        k: v for k, v in shipped_payload.items() if k != "model"
+    }
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(tensor, exported.state_dict()[name])
+    assert shipped.stat().st_size < checkpoint.stat().st_size / 2
