@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--windows", type=int, default=400, help="held-out windows occluded for imputation")
     parser.add_argument("--hgvae-depth-epochs", type=int, default=3, help="training epochs per HG-VAE depth")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and progress logs")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
