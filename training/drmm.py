@@ -22,7 +22,14 @@ from motion.cli import run_guarded
 from motion.errors import InputError
 from motion.models.drmm import DRMM, DRMMConfig, Objective
 from training.distributed import setup, teardown
-from training.options import Selection, add_data_arguments, add_run_arguments, check_output, train_and_report
+from training.options import (
+    Selection,
+    add_data_arguments,
+    add_iteration_arguments,
+    add_run_arguments,
+    check_output,
+    train_and_report,
+)
 from training.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -127,14 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_arguments(parser)
     parser.add_argument("--layers", type=int, default=4, help="L, mixture layers")
     parser.add_argument("--components", type=int, default=512, help="K, components per layer")
-    parser.add_argument("--iterations", type=int, default=20000, help="total training iterations")
-    parser.add_argument("--batch", type=int, default=256, help="vectors per iteration (per process under torchrun)")
-    parser.add_argument("--lr", type=float, default=LR, help="Adam learning rate of stages 1-2 (Table 1)")
+    add_iteration_arguments(parser, LR, "Adam learning rate of stages 1-2 (Table 1)")
     parser.add_argument(
         "--regularization", type=float, default=0.1, help="orphan-component weight alpha (Table 1: 0.1)"
     )
-    parser.add_argument("--checkpoint-every", type=int, default=1000, help="iterations between checkpoints")
-    parser.add_argument("--validate-every", type=int, default=1000, help="iterations between validations")
     parser.add_argument("--val-passes", type=int, default=8, help="importance passes S of the validation estimate")
     add_run_arguments(parser, compile_default=True)
     return parser

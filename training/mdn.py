@@ -19,7 +19,14 @@ from motion.errors import InputError
 from motion.layout import SegmentLayout
 from motion.models.mdn import MDN, MDNConfig, mdn_inputs
 from training.distributed import setup, teardown
-from training.options import Selection, add_data_arguments, add_run_arguments, check_output, train_and_report
+from training.options import (
+    Selection,
+    add_data_arguments,
+    add_iteration_arguments,
+    add_run_arguments,
+    check_output,
+    train_and_report,
+)
 from training.trainer import TrainConfig
 
 HOLD = 2 / 3  # of the run at the full learning rate, before the linear anneal
@@ -99,12 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--forward-dropout", type=float, default=0.5, help="fraction of rows trained with the forward goal hidden"
     )
-    parser.add_argument("--iterations", type=int, default=20000, help="total training iterations")
-    parser.add_argument("--batch", type=int, default=256, help="segments per iteration (per process under torchrun)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    add_iteration_arguments(parser, 1e-3)
     parser.add_argument("--grad-clip", type=float, default=100.0, help="gradient norm clipping threshold")
-    parser.add_argument("--checkpoint-every", type=int, default=1000, help="iterations between checkpoints")
-    parser.add_argument("--validate-every", type=int, default=1000, help="iterations between validations")
     add_run_arguments(parser, compile_default=False)
     return parser
 

@@ -29,6 +29,15 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_iteration_arguments(parser: argparse.ArgumentParser, lr: float, lr_help: str = "Adam learning rate") -> None:
+    """--iterations, --batch, --lr, --checkpoint-every, --validate-every: a schedule counted in iterations."""
+    parser.add_argument("--iterations", type=int, default=20000, help="total training iterations")
+    parser.add_argument("--batch", type=int, default=256, help="rows per iteration (per process under torchrun)")
+    parser.add_argument("--lr", type=float, default=lr, help=lr_help)
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="iterations between checkpoints")
+    parser.add_argument("--validate-every", type=int, default=1000, help="iterations between validations")
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, compile_default: bool) -> None:
     """--seed, --device, --compile, --resume, --export, --overwrite, --debug."""
     parser.add_argument("--seed", type=int, default=0, help="random seed")
