@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def shown(path: Path) -> str:
+    """`path` relative to the working directory when inside it: reports do not name the machine."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -106,7 +114,7 @@ def evaluate_drmm(args: argparse.Namespace, parts: set[str], report: dict) -> No
     features = lambda indices: torch.from_numpy(data.features[indices])  # noqa: E731
     test = features(rows(data, "test", args.segments))
     reference = features(rows(data, "test", args.samples, seed=1))
-    section = report.setdefault("drmm", {"model": str(args.drmm), "iterations": payload.get("iteration")})
+    section = report.setdefault("drmm", {"model": shown(args.drmm), "iterations": payload.get("iteration")})
     if "drmm" in parts:
         say(f"DRMM: log-likelihood of {len(test):,} test segments, precision/recall of {args.samples:,} samples")
         section |= {"parameters": model.parameter_count} | drmm_figures(
@@ -172,7 +180,7 @@ def evaluate_hgvae(args: argparse.Namespace, parts: set[str], report: dict) -> N
     test_rows = rows(data, "test", len(data))
     test, test_labels = windows(test_rows)
     section = report.setdefault(
-        "hgvae", {"model": str(args.hgvae), "epochs": payload.get("epochs"), "iterations": payload.get("iteration")}
+        "hgvae", {"model": shown(args.hgvae), "epochs": payload.get("epochs"), "iterations": payload.get("iteration")}
     )
     if "hgvae" in parts:
         section |= {"parameters": model.parameter_count, "test_windows": len(test), "classes": payload.get("labels")}
@@ -226,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if logs:
         plots.learning_curves(logs, args.out / "learning-curves.png")
-        report["learning_curves"] = {title: str(path) for title, (path, _, _) in logs.items()}
+        report["learning_curves"] = {title: shown(path) for title, (path, _, _) in logs.items()}
     report["seconds"] = time.perf_counter() - started
 
     write_bytes_atomic(args.out / "figures.json", (json.dumps(report, indent=1) + "\n").encode())
