@@ -8,6 +8,8 @@ batches, DDP averaging the gradients. Without those variables training is one pr
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -48,23 +50,25 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def setup(device_name: str) -> Topology:
-    """Join the torchrun process group if launched by torchrun, and pick this process's device."""
+@contextmanager
+def process_group(device_name: str) -> Iterator[Topology]:
+    """Join the torchrun process group if launched by torchrun, pick this process's device, and
+    leave the group when the block ends (however it ends)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
-        return Topology(resolve_device(device_name))
+        yield Topology(resolve_device(device_name))
+        return
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Topology(device, rank, world_size)
-
-
-def teardown(topology: Topology) -> None:
-    if topology.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+    try:
+        yield Topology(device, rank, world_size)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def any_rank(flag: bool, topology: Topology) -> bool:

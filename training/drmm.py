@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from motion.cli import run_guarded
 from motion.errors import InputError
 from motion.models.drmm import DRMM, DRMMConfig, Objective
-from training.distributed import setup, teardown
+from training.distributed import process_group
 from training.options import (
     Selection,
     add_data_arguments,
@@ -145,8 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     check_output(args)
-    topology = setup(args.device)
-    try:
+    with process_group(args.device) as topology:
         selection = Selection(args, "segments")
         train_rows = selection.data.features[selection.train]
         if len(train_rows) < args.batch:
@@ -181,8 +180,6 @@ def run(args: argparse.Namespace) -> int:
         )
         train_and_report(recipe, train_config, args, topology, summary)
         return 0
-    finally:
-        teardown(topology)
 
 
 def main(argv: list[str] | None = None) -> int:

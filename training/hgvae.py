@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from motion.cli import run_guarded
 from motion.errors import InputError
 from motion.models.hgvae import HGVAE, HGVAEConfig
-from training.distributed import setup, teardown
+from training.distributed import process_group
 from training.options import Selection, add_data_arguments, add_run_arguments, check_output, train_and_report
 from training.trainer import TrainConfig
 
@@ -152,8 +152,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args)
     if args.epochs < 1:
         raise InputError(f"--epochs must be >= 1, got {args.epochs}")
-    topology = setup(args.device)
-    try:
+    with process_group(args.device) as topology:
         selection = Selection(args, "windows")
         data = selection.data
         if len(selection.train) < args.batch:
@@ -214,8 +213,6 @@ def run(args: argparse.Namespace) -> int:
         )
         train_and_report(recipe, train_config, args, topology, summary)
         return 0
-    finally:
-        teardown(topology)
 
 
 def main(argv: list[str] | None = None) -> int:

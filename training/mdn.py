@@ -18,7 +18,7 @@ from motion.cli import run_guarded
 from motion.errors import InputError
 from motion.layout import SegmentLayout
 from motion.models.mdn import MDN, MDNConfig, mdn_inputs
-from training.distributed import setup, teardown
+from training.distributed import process_group
 from training.options import (
     Selection,
     add_data_arguments,
@@ -114,8 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     check_output(args)
-    topology = setup(args.device)
-    try:
+    with process_group(args.device) as topology:
         selection = Selection(args, "segments")
         train_rows = selection.data.features[selection.train]
         if len(train_rows) < args.batch:
@@ -157,8 +156,6 @@ def run(args: argparse.Namespace) -> int:
         )
         train_and_report(recipe, train_config, args, topology, summary)
         return 0
-    finally:
-        teardown(topology)
 
 
 def main(argv: list[str] | None = None) -> int:
