@@ -3,7 +3,7 @@ against the mean and linear-interpolation baselines (Fig. 4, App. B), and out-of
 
 Windows are (N, frames, joints, 3) float32 metres in each window's own frame, as
 `load_dataset(kind="windows")` gives them after reshaping. MAP learning rates are picked on val
-windows, never on the windows a figure is reported for.
+windows occluded like the test windows of each figure, never on those.
 """
 
 from __future__ import annotations
@@ -23,8 +23,29 @@ from motion.models.hgvae import HGVAE
 log = logging.getLogger(__name__)
 
 RATES = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75)  # fractions of coordinate-frame entries occluded
-LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1)  # MAP step sizes tried on val windows, metres
+SCATTERED = 0.02  # values lost one by one on top of the joint spans in the mixed pattern (the demo's)
 STARTS = {"mean": "map_from_mean", "interpolate": "map_from_linear"}  # MAP start -> figure key
+# MAP step sizes tried on val windows per start, in standard deviations of each entry: a start
+# from the mean is about one standard deviation off, one from an interpolation millimetres
+# (scattered values) to decimetres (joints lost over spans) off.
+LEARNING_RATES = {"mean": (0.1, 0.2, 0.3, 0.5), "interpolate": (0.001, 0.01, 0.03, 0.1, 0.2)}
+
+
+def rate_name(rate: float) -> str:
+    """The figure key of a random-occlusion rate: 0.005 -> "0.5%"."""
+    return f"{100 * rate:g}%"
+
+
+def occlusion_masks(shape: tuple[int, ...], generator: torch.Generator) -> dict[str, Tensor]:
+    """The occlusion patterns of the figures, each (N, T, J, 3) bool: entries at random at each
+    rate of RATES, whole joints over spans of 10-40 frames ("joint spans", how mocap loses
+    markers), and those spans with SCATTERED of the values lost one by one as well."""
+    masks = {rate_name(rate): random_mask(shape, rate, generator) for rate in RATES}
+    masks["joint spans"] = span_mask(shape, generator)
+    masks[f"joint spans + {rate_name(SCATTERED)}"] = span_mask(shape, generator) | random_mask(
+        shape, SCATTERED, generator
+    )
+    return masks
 
 
 def errors(estimate: Tensor, truth: Tensor, mask: Tensor) -> dict[str, float]:
@@ -79,41 +100,52 @@ def elbo_figures(model: HGVAE, windows: Tensor, labels: Tensor | None = None) ->
     }
 
 
-def pick_learning_rate(model: HGVAE, windows: Tensor, start: str, labels: Tensor | None = None) -> float:
-    """The MAP learning rate with the lowest MSE on (val) windows at 10 % occlusion."""
-    mask = random_mask(windows.shape, 0.1, torch.Generator().manual_seed(1))
+def pick_learning_rate(
+    model: HGVAE, windows: Tensor, mask: Tensor, start: str, labels: Tensor | None = None, steps: int = 10
+) -> float:
+    """The MAP learning rate from LEARNING_RATES[start] with the lowest MSE on (val) `windows`
+    with `mask` occluded: the best step size depends on how far the start is from the truth."""
     occluded = torch.where(mask, torch.nan, windows)
-    scores = {}
-    for lr in LEARNING_RATES:
-        result = model.impute(occluded, mask, labels, steps=10, lr=lr, start=start)
-        scores[lr] = errors(result.windows, windows, mask)["mse_cm2"]
-    return min(scores, key=scores.get)
+
+    def mse(lr: float) -> float:
+        result = model.impute(occluded, mask, labels, steps=steps, lr=lr, start=start)
+        return errors(result.windows, windows, mask)["mse_cm2"]
+
+    return min(LEARNING_RATES[start], key=mse)
 
 
 def imputation_figures(
-    model: HGVAE, windows: Tensor, rates: dict[str, float], labels: Tensor | None = None, steps: int = 10
+    model: HGVAE,
+    windows: Tensor,
+    val: Tensor,
+    labels: Tensor | None = None,
+    val_labels: Tensor | None = None,
+    steps: int = 10,
 ) -> dict[str, dict]:
-    """Errors of mean imputation, linear interpolation and MAP from both starts, per occlusion.
+    """Errors of mean imputation, linear interpolation and MAP from both starts, per occlusion
+    pattern (occlusion_masks); each MAP learning rate is picked on `val` windows occluded alike.
 
-    Args:
-        rates: MAP learning rate per start ("mean", "interpolate"), e.g. from pick_learning_rate.
     Returns:
-        {"0.5%": row, ..., "75%": row, "joint spans": row}; each row holds the occluded fraction
-        and, per method, errors() (MAP rows add the mean ELBO before and after).
+        {"0.5%": row, ..., "75%": row, "joint spans": row, ...}; each row holds the occluded
+        fraction, the picked learning rates and, per method, errors() (MAP rows add the mean
+        ELBO before and after).
     """
-    generator = torch.Generator().manual_seed(0)
-    masks = {f"{100 * rate:g}%": random_mask(windows.shape, rate, generator) for rate in RATES}
-    masks["joint spans"] = span_mask(windows.shape, generator)
+    masks = occlusion_masks(windows.shape, torch.Generator().manual_seed(0))
+    val_masks = occlusion_masks(val.shape, torch.Generator().manual_seed(1))
     figures = {}
     for name, mask in masks.items():
         occluded = torch.where(mask, torch.nan, windows)
         row = {
             "occluded_fraction": mask.float().mean().item(),
+            "map_learning_rates": {
+                start: pick_learning_rate(model, val, val_masks[name], start, val_labels, steps) for start in STARTS
+            },
             "mean": errors(mean_filled(model, occluded, mask), windows, mask),
             "linear": errors(interpolated(model, occluded, mask), windows, mask),
         }
         for start, key in STARTS.items():
-            result = model.impute(occluded, mask, labels, steps=steps, lr=rates[start], start=start)
+            lr = row["map_learning_rates"][start]
+            result = model.impute(occluded, mask, labels, steps=steps, lr=lr, start=start)
             row[key] = errors(result.windows, windows, mask) | {
                 "elbo_before": result.elbo_before.mean().item(),
                 "elbo_after": result.elbo_after.mean().item(),
@@ -126,7 +158,10 @@ def imputation_figures(
 def mse_reduction(figures: dict[str, dict]) -> dict[str, float]:
     """Mean and sd over the random-occlusion rates of 1 - MSE(MAP from mean) / MSE(mean imputation)."""
     reductions = torch.tensor(
-        [1 - row["map_from_mean"]["mse_cm2"] / row["mean"]["mse_cm2"] for name, row in figures.items() if "%" in name]
+        [
+            1 - figures[name]["map_from_mean"]["mse_cm2"] / figures[name]["mean"]["mse_cm2"]
+            for name in map(rate_name, RATES)
+        ]
     )
     return {"mean": reductions.mean().item(), "sd": reductions.std(unbiased=False).item()}
 
@@ -139,7 +174,7 @@ def ood_auroc(model: HGVAE, windows: Tensor, labels: Tensor | None = None) -> di
     figures = {}
     for rate in (0.01, 0.1):
         mask = random_mask(windows.shape, rate, torch.Generator().manual_seed(2))
-        figures[f"{100 * rate:g}%"] = auroc(clean, model.elbo(mean_filled(model, windows, mask), labels))
+        figures[rate_name(rate)] = auroc(clean, model.elbo(mean_filled(model, windows, mask), labels))
     return figures
 
 

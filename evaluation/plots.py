@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.imputation import RATES
+from evaluation.imputation import RATES, rate_name
 from motion.atomic import atomic_path
 
 IMPUTATION_METHODS = {
@@ -78,8 +78,9 @@ def learning_curves(logs: dict[str, tuple[Path, str, str]], path: Path) -> None:
 def imputation_curves(figures: dict[str, dict], path: Path) -> None:
     """MSE of the occluded entries against the occluded fraction, log-log, one line per method."""
     plt = _pyplot()
-    rates = [100 * rate for rate in RATES if f"{100 * rate:g}%" in figures]
-    rows = [figures[f"{rate:g}%"] for rate in rates]
+    rates = [rate for rate in RATES if rate_name(rate) in figures]
+    rows = [figures[rate_name(rate)] for rate in rates]
+    rates = [100 * rate for rate in rates]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     for key, label in IMPUTATION_METHODS.items():
         ax.plot(rates, [row[key]["mse_cm2"] for row in rows], marker="o", label=label)

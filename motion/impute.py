@@ -29,12 +29,8 @@ from motion.formats.joint_csv import AXES
 from motion.formats.sources import list_sources
 from motion.gaps import interpolate_gaps
 from motion.geometry import facing_direction, from_local_frame, to_local_frame
-from motion.models.hgvae import HGVAE
+from motion.models.hgvae import HGVAE, MAP_LR
 from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
-
-# Adam step (metres) of the MAP search from the interpolated start: the best on val windows at 10 %
-# occlusion for the shipped HG-VAE and the unconditional one of the README (`motion evaluate`).
-MAP_LR = 0.001
 
 _LAFORGE_CELL = re.compile(r"^(\s*\()([^()]*)(\)\s*\([^()]*\)\s*)$")
 
@@ -283,7 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--steps", type=int, default=10, help="Adam steps of the MAP search")
     parser.add_argument(
-        "--lr", type=float, default=MAP_LR, help="Adam learning rate, metres per step (default %(default)g)"
+        "--lr",
+        type=float,
+        default=MAP_LR,
+        help="Adam learning rate, standard deviations of each entry per step (default %(default)g)",
     )
     parser.add_argument(
         "--start", choices=("interpolate", "mean"), default="interpolate", help="where the search starts"

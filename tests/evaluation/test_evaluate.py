@@ -7,6 +7,7 @@ import imageio.v2 as imageio
 import pytest
 
 from evaluation.cli import main as evaluate
+from evaluation.imputation import LEARNING_RATES
 from preprocessing.batch import main as preprocess
 from training.drmm import main as train_drmm
 from training.hgvae import main as train_hgvae
@@ -51,9 +52,11 @@ def test_every_part_writes_figures_a_report_and_plots(models, locomotion_bandai_
     assert playback["facing"]["flags_per_minute"] >= 0 and "jerk_m_s3" in playback["facing unspecified"]
 
     hg = figures["hgvae"]
-    assert set(hg["imputation"]) == {"0.5%", "1%", "5%", "10%", "25%", "50%", "75%", "joint spans"}
+    rows = {"0.5%", "1%", "5%", "10%", "25%", "50%", "75%", "joint spans", "joint spans + 2%"}
+    assert set(hg["imputation"]) == rows
     for row in hg["imputation"].values():  # linear interpolation beats the mean on real motion
         assert row["linear"]["mse_cm2"] < row["mean"]["mse_cm2"]
+        assert row["map_learning_rates"]["mean"] in LEARNING_RATES["mean"]
     assert 0 <= hg["ood_auroc"]["10%"] <= 1
     assert list(hg["depth_study"]) == ["1", "2", "4"]
 

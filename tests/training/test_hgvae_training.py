@@ -80,11 +80,11 @@ def test_imputation_keeps_observed_values_and_beats_mean_imputation_on_real_wind
     missing = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)) < 0.1
     occluded = torch.where(missing, torch.nan, x)
     mean = model.data_mean.reshape(model.window_shape).expand_as(x)
-    result = model.impute(occluded, missing, labels, steps=10, lr=0.05, start="mean")
+    result = model.impute(occluded, missing, labels, steps=10, lr=0.3, start="mean")
     assert torch.equal(result.windows[~missing], x[~missing])
     mean_error = (mean[missing] - x[missing]).square().mean()
     map_error = (result.windows[missing] - x[missing]).square().mean()
-    assert map_error < 0.8 * mean_error, (map_error, mean_error)
+    assert map_error < 0.4 * mean_error, (map_error, mean_error)
     assert (result.elbo_after >= result.elbo_before).all() and result.elbo_after.mean() > result.elbo_before.mean()
 
 
