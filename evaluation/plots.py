@@ -78,12 +78,12 @@ def learning_curves(logs: dict[str, tuple[Path, str, str]], path: Path) -> None:
 def imputation_curves(figures: dict[str, dict], path: Path) -> None:
     """MSE of the occluded entries against the occluded fraction, log-log, one line per method."""
     plt = _pyplot()
-    rates = [rate for rate in RATES if rate_name(rate) in figures]
-    rows = [figures[rate_name(rate)] for rate in rates]
-    rates = [100 * rate for rate in rates]
+    shown = [rate for rate in RATES if rate_name(rate) in figures]
+    rows = [figures[rate_name(rate)] for rate in shown]
+    percent = [100 * rate for rate in shown]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     for key, label in IMPUTATION_METHODS.items():
-        ax.plot(rates, [row[key]["mse_cm2"] for row in rows], marker="o", label=label)
+        ax.plot(percent, [row[key]["mse_cm2"] for row in rows], marker="o", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("entries occluded (%)")
