@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evaluation.imputation import errors
+from evaluation.imputation import SCATTERED, errors
 from motion.cli import run_guarded
 from motion.errors import InputError
 from motion.skeleton import ASSETS_DIR
@@ -27,7 +27,6 @@ from motion.skeleton import ASSETS_DIR
 MODELS = ASSETS_DIR / "models"
 CLIP = ASSETS_DIR / "clips" / "bandai" / "data" / "dataset-2_walk-turn-left_normal_027.bvh"
 GAP_WINDOW = 50  # frames per stretch of the clip that loses one to three joints over a span
-SCATTERED = 0.02  # fraction of the other values lost one by one
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from motion.models.hgvae import HGVAE
 log = logging.getLogger(__name__)
 
 RATES = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75)  # fractions of coordinate-frame entries occluded
-SCATTERED = 0.02  # values lost one by one on top of the joint spans in the mixed pattern (the demo's)
+SCATTERED = 0.02  # fraction of values lost one by one on top of joint spans (the mixed pattern, the demo's gaps)
 STARTS = {"mean": "map_from_mean", "interpolate": "map_from_linear"}  # MAP start -> figure key
 # MAP step sizes tried on val windows per start, in standard deviations of each entry: a start
 # from the mean is about one standard deviation off, one from an interpolation millimetres
