@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BANDAI_ZIP = ROOT.parent / "shared" / "data" / "bandai-namco-motion-2.zip"
-LOCOMOTION = "walk,walk-turn-left,walk-turn-right,run"  # the four locomotion contents
+LOCOMOTION = ("walk", "walk-turn-left", "walk-turn-right", "run")  # the four locomotion contents
 
 
 def machine() -> str:

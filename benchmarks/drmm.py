@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -28,14 +29,14 @@ from motion.dataset import load_dataset
 from motion.layout import SegmentLayout
 from motion.models import DRMM, Condition, DRMMConfig
 from motion.skeleton import preset_roles
-from preprocessing.batch import main as preprocess
+from preprocessing import PreprocessConfig, preprocess
+from training import DataSelection, DRMMTraining, train_drmm
 from training.drmm import Curriculum, DRMMRecipe
-from training.drmm import main as train
 
 
 def locomotion_segments(work: Path) -> Path:
     out = work / "locomotion"
-    if preprocess([str(BANDAI_ZIP), "--kind", "segments", "--contents", LOCOMOTION, "--out", str(out)]) != 0:
+    if preprocess([BANDAI_ZIP], out, PreprocessConfig(kinds=("segments",), contents=LOCOMOTION)).failures:
         sys.exit("preprocessing failed")
     return out / "segments"
 
@@ -45,7 +46,7 @@ def training_rate(data: torch.Tensor, device: torch.device, batch: int, compiled
     torch.manual_seed(0)
     model = DRMM(DRMMConfig(dim=data.shape[1])).to(device)
     curriculum = Curriculum(iterations=3)  # iteration i is in stage i
-    recipe = DRMMRecipe(model, curriculum, data, None, {})
+    recipe = DRMMRecipe(model, curriculum, data)
     recipe.initialize()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.002, fused=True)
     module = torch.compile(model) if compiled else model
@@ -72,12 +73,6 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def head_heights(layout: SegmentLayout, head: int) -> list[int]:
-    """Indices of the head's z in each next pose."""
-    poses = layout.next_frames[1] - layout.next_frames[0]
-    return [layout.next_pose(pose).start + 3 * head + 2 for pose in range(poses)]
-
-
 def playback_condition(layout: SegmentLayout, segment: torch.Tensor, head: int, ceiling: float | None) -> Condition:
     """The conditioning of one playback decision, optionally with a head-height ceiling."""
     weights = torch.zeros(layout.size)
@@ -88,7 +83,7 @@ def playback_condition(layout: SegmentLayout, segment: torch.Tensor, head: int, 
     if ceiling is None:
         return Condition(values=segment, weights=weights)
     box_max = torch.full((layout.size,), float("nan"))
-    box_max[head_heights(layout, head)] = ceiling
+    box_max[layout.next_pose_heights(head)] = ceiling
     box_max[layout.goal_head_height] = ceiling
     return Condition(values=segment, weights=weights, box_max=box_max)
 
@@ -143,20 +138,19 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint = args.out or work / "drmm.pt"
             started = time.perf_counter()
             # As the reference measured it: trained on everything but the test split.
-            arguments = ["--data", str(segments), "--out", str(checkpoint), "--iterations", str(args.iterations)]
-            arguments += ["--train-splits", "train,val", "--val-size", "0", "--device", args.device, "--overwrite"]
-            if train(arguments) != 0:
-                sys.exit("training failed")
+            schedule = replace(DRMMTraining().schedule, iterations=args.iterations)
+            selection = DataSelection(train_splits=("train", "val"), val_size=0)
+            train_drmm(segments, checkpoint, DRMMTraining(schedule=schedule), selection, device=args.device, overwrite=True)
             print(f"trained {args.iterations:,} iterations in {time.perf_counter() - started:.0f} s")
-        model, payload = DRMM.load(checkpoint, device)
-        layout = SegmentLayout.from_dict(payload["layout"])
+        model = DRMM.load(checkpoint, device)
+        layout, metadata = model.metadata.layout, model.metadata
         segment = torch.from_numpy(test_set.features[len(test_set) // 2])
         if not args.quality_only:
             print("playback sampling, 256 samples per call, sorted:")
-            head = preset_roles(payload["skeleton"]["name"])["head"]
+            head = preset_roles(metadata.skeleton.name)["head"]
             plain = playback_condition(layout, segment, head, None)
             print(f"  context + goals: {sampling_ms(model, plain):.1f} ms per call")
-            ceiling_height = segment[head_heights(layout, head)].min().item() - 0.1
+            ceiling_height = segment[layout.next_pose_heights(head)].min().item() - 0.1
             ceiling = playback_condition(layout, segment, head, ceiling_height)
             print(f"  with a head-height ceiling: {sampling_ms(model, ceiling):.1f} ms per call")
 
@@ -164,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         generator = torch.Generator(device).manual_seed(0)
         one_pass = model.log_likelihood(test, passes=1, generator=generator).mean().item()
         s32 = model.log_likelihood(test, passes=32, generator=generator).mean().item()
-        iterations = payload.get("iteration", "?")
+        iterations = metadata.iteration
         print(
             f"test log-likelihood after {iterations} iterations: {one_pass:.1f} nats/vector (one pass), {s32:.1f} (S=32)"
         )

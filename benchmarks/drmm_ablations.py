@@ -41,7 +41,7 @@ class GaussianFitRecipe(DRMMRecipe):
 def run(recipe_class, alpha: float, iterations: int, train: torch.Tensor, val: torch.Tensor, out: Path) -> str:
     torch.manual_seed(0)
     model = DRMM(DRMMConfig(dim=train.shape[1]))
-    recipe = recipe_class(model, Curriculum(iterations, alpha), train, None, {})
+    recipe = recipe_class(model, Curriculum(iterations, alpha), train)
     config = TrainConfig(iterations=iterations, checkpoint_every=iterations, validate_every=iterations, compile=True)
     started = time.perf_counter()
     Trainer(recipe, config, out, Topology(torch.device("cpu"))).run()

@@ -44,12 +44,12 @@ from evaluation.plots import imputation_curves
 from motion.dataset import load_dataset
 from motion.gaps import random_mask
 from motion.models.hgvae import HGVAE
-from preprocessing.batch import main as preprocess
+from preprocessing import PreprocessConfig, preprocess
 
 
 def all_windows(work: Path) -> Path:
     out = work / "all"
-    if preprocess([str(BANDAI_ZIP), "--kind", "windows", "--out", str(out)]) != 0:
+    if preprocess([BANDAI_ZIP], out, PreprocessConfig(kinds=("windows",))).failures:
         sys.exit("preprocessing failed")
     return out / "windows"
 
@@ -91,9 +91,9 @@ def throughput(
 
 def speed_figures(path: Path, test: torch.Tensor, labels: torch.Tensor | None, device: torch.device) -> dict[str, dict]:
     """throughput() on the CPU, and on `device` when it is a GPU; printed."""
-    figures = {"cpu": throughput(HGVAE.load(path)[0], test, labels, torch.device("cpu"))}
+    figures = {"cpu": throughput(HGVAE.load(path), test, labels, torch.device("cpu"))}
     if device.type == "cuda":
-        figures["cuda"] = throughput(HGVAE.load(path)[0], test, labels, device)
+        figures["cuda"] = throughput(HGVAE.load(path), test, labels, device)
     for where, row in figures.items():
         print(
             f"{where}: training {row['train_windows_per_s']:.0f} windows/s, "
@@ -123,11 +123,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         data_dir = args.data or all_windows(Path(work))
         data = load_dataset(data_dir, kind="windows")
-        model, payload = HGVAE.load(args.model)
+        model = HGVAE.load(args.model)
         shape = model.window_shape
         test_rows = np.flatnonzero(data.split == "test")
         test = torch.from_numpy(data.features[test_rows]).reshape(-1, *shape)
-        labels = window_labels(data, test_rows, payload)
+        labels = window_labels(model, data, test_rows)
         if args.throughput_only:
             figures = {"machine": machine(), "model": str(args.model)} | speed_figures(args.model, test, labels, device)
             args.report.mkdir(parents=True, exist_ok=True)
@@ -135,7 +135,7 @@ def main() -> None:
             return
         val_rows = np.flatnonzero(data.split == "val")
         val = torch.from_numpy(data.features[val_rows]).reshape(-1, *shape)
-        val_labels = window_labels(data, val_rows, payload)
+        val_labels = window_labels(model, data, val_rows)
         print(f"{len(test):,} test windows; model {args.model} ({model.parameter_count:,} parameters)")
         report: dict = {"machine": machine(), "model": str(args.model), "test_windows": len(test)}
 

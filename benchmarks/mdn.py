@@ -28,8 +28,8 @@ from common import ROOT, machine
 from evaluation.takes import median_figures, takes
 from motion.dataset import load_dataset
 from motion.layout import SegmentLayout
-from motion.models.drmm import DRMM
-from motion.models.mdn import MDN, mdn_inputs
+from motion.models import DRMM, MDN
+from motion.models.mdn import mdn_inputs
 from playback.flags import COURSE, parse_flags
 from playback.loop import PlaybackConfig
 
@@ -38,8 +38,8 @@ def drmm_conditional_nll(model: DRMM, segments: torch.Tensor, layout: SegmentLay
     """-log p(next | context, goal x, y, forward x, y) per segment, nats."""
     given = torch.zeros(layout.size)
     given[layout.context] = 1
-    for start in (layout.goal_root_position.start, layout.goal_forward.start):
-        given[start : start + 2] = 1
+    given[layout.goal_root_xy] = 1
+    given[layout.goal_forward_xy] = 1
     joint = given.clone()
     joint[layout.next_poses] = 1
     generator = torch.Generator().manual_seed(0)
@@ -64,11 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     print(machine())
     report: dict = {"machine": machine(), "drmm": str(args.drmm), "mdn": str(args.mdn), "seeds": seeds}
 
-    drmm, drmm_payload = DRMM.load(args.drmm)
-    mdn, mdn_payload = MDN.load(args.mdn)
+    drmm, mdn = DRMM.load(args.drmm), MDN.load(args.mdn)
     data = load_dataset(args.data, kind="segments")
     layout = data.layout
-    contents = drmm_payload.get("recipe", {}).get("contents") or None
+    contents = drmm.metadata.contents or None
     rows = np.flatnonzero((data.split == "test") & (np.isin(data.content.astype(str), contents) if contents else True))
     pick = np.random.default_rng(0).permutation(rows)[: args.segments]
     test = torch.from_numpy(data.features[np.sort(pick)])
@@ -85,12 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 
     course = parse_flags(COURSE)
     report["takes"] = {}
-    for name, model, payload, base in (
-        ("DRMM", drmm, drmm_payload, PlaybackConfig()),
-        ("MDN", mdn, mdn_payload, PlaybackConfig(clipping="none")),
-    ):
+    for name, model, base in (("DRMM", drmm, PlaybackConfig()), ("MDN", mdn, PlaybackConfig(clipping="none"))):
         for facing in (True, False):
-            rows_, _ = takes(model, payload, replace(base, facing=facing), seeds, args.seconds, course)
+            rows_, _ = takes(model, replace(base, facing=facing), seeds, args.seconds, course)
             label = f"{name}, {'facing' if facing else 'facing unspecified'}"
             report["takes"][label] = median_figures(rows_)
             print(f"{label}: " + ", ".join(f"{k} {v:.3g}" for k, v in report["takes"][label].items()))

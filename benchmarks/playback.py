@@ -23,13 +23,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import BANDAI_ZIP, LOCOMOTION, ROOT, machine
 
-from evaluation.takes import median_figures, takes
-from motion.layout import SegmentLayout
-from motion.models.drmm import DRMM
-from motion.skeleton import Skeleton, preset_roles
+from evaluation.takes import held_out_clips, median_figures, takes
+from motion.models import DRMM
+from motion.skeleton import Skeleton
 from playback.flags import COURSE, parse_flags
 from playback.loop import Playback, PlaybackConfig
-from playback.metrics import held_out_clips, motion_metrics
+from playback.metrics import motion_metrics
 from playback.render import RenderConfig, Renderer
 
 CEILING = 1.25  # metres, about 11 cm under the head in free takes (~1.36 m)
@@ -44,13 +43,9 @@ SETTINGS = {
 }
 
 
-def latency(model, payload, ceiling: float | None, decisions: int = 60) -> float:
+def latency(model: DRMM, ceiling: float | None, decisions: int = 60) -> float:
     """Median wall time of one decision (both sampling passes), ms, after a warm-up."""
-    skeleton = Skeleton.from_dict(payload["skeleton"])
-    config = PlaybackConfig(max_head_height=None if ceiling is None else (ceiling, ceiling))
-    playback = Playback(
-        model, SegmentLayout.from_dict(payload["layout"]), skeleton, preset_roles(skeleton.name), payload["fps"], config
-    )
+    playback = Playback(model, PlaybackConfig(max_head_height=None if ceiling is None else (ceiling, ceiling)))
     history = playback.bootstrap()
     flag = np.array([3.0, 0.0])
     times = []
@@ -94,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
 
     print(machine())
-    model, payload = DRMM.load(args.model)
-    skeleton = Skeleton.from_dict(payload["skeleton"])
-    print(f"model {args.model} ({payload.get('iteration', '?')} iterations); {args.seconds:g} s takes, seeds {seeds}")
+    model = DRMM.load(args.model)
+    skeleton, fps = model.metadata.skeleton, model.metadata.fps
+    print(f"model {args.model} ({model.metadata.iteration} iterations); {args.seconds:g} s takes, seeds {seeds}")
     report: dict = {"machine": machine(), "model": str(args.model), "seconds": args.seconds, "seeds": seeds}
 
-    clips = held_out_clips([str(BANDAI_ZIP)], tuple(LOCOMOTION.split(",")), skeleton.name, payload["fps"])
-    real = median_figures([motion_metrics(clip, payload["fps"], skeleton) for clip in clips])
+    clips = held_out_clips([BANDAI_ZIP], LOCOMOTION, skeleton.name, fps)
+    real = median_figures([motion_metrics(clip, fps, skeleton) for clip in clips])
     report["real"] = real | {"clips": len(clips)}
     print(f"real held-out locomotion ({len(clips)} test clips, median per clip): " + _format(real))
 
@@ -109,23 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, base in SETTINGS.items():
         for facing in (True, False):
             config = replace(base, facing=facing)
-            rows, take = takes(model, payload, config, seeds, args.seconds, course)
+            rows, take = takes(model, config, seeds, args.seconds, course)
             label = f"{name}, {'facing' if facing else 'facing unspecified'}"
             report["takes"][label] = median_figures(rows)
             print(f"{label}: " + _format(report["takes"][label]))
             if name == "default" and facing:
                 showcase = take
-    rows, _ = takes(model, payload, PlaybackConfig(), seeds, args.seconds, None)
+    rows, _ = takes(model, PlaybackConfig(), seeds, args.seconds, None)
     report["takes"]["default, facing, random flags"] = median_figures(rows)
     print("default, facing, random flags: " + _format(report["takes"]["default, facing, random flags"]))
     for ceiling in (None, CEILING):
         config = PlaybackConfig(max_head_height=None if ceiling is None else (ceiling, ceiling))
-        rows, _ = takes(model, payload, config, seeds, args.seconds, course)
+        rows, _ = takes(model, config, seeds, args.seconds, course)
         label = f"default, facing, {'no ceiling' if ceiling is None else f'{ceiling} m ceiling'}: head height"
         report["takes"][label] = median_figures(rows)["head_height_m"]
         print(f"{label} {report['takes'][label]:.2f} m (median over frames)")
 
-    report["decision_ms"] = {"free": latency(model, payload, None), "ceiling 1.3 m": latency(model, payload, 1.3)}
+    report["decision_ms"] = {"free": latency(model, None), "ceiling 1.3 m": latency(model, 1.3)}
     print(f"decision latency (median, ms): {report['decision_ms']}; 5 frames = 167 ms of animation")
     report["render_fps_640x360"] = render_speed(skeleton, showcase.positions[:300], showcase.flags[:300], showcase.fps)
     print(f"rendering at 640x360: {report['render_fps_640x360']:.1f} frames/s")

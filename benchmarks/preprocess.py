@@ -73,10 +73,11 @@ def bench_preprocess(repeats: int, workers: int) -> None:
             command = [
                 sys.executable,
                 "-m",
-                "preprocessing.batch",
+                "cli.main",
+                "preprocess",
                 str(BANDAI_ZIP),
                 "--contents",
-                LOCOMOTION,
+                ",".join(LOCOMOTION),
                 "--out",
                 out,
                 "--kind",

@@ -1,1 +1,2 @@
-"""Figures of trained models against the papers and real data (`motion evaluate`), and the demo (`motion demo`)."""
+"""Evaluation: every figure of the trained models against the papers, the baselines and real held-out
+data, and the demo of the shipped models; may import motion, preprocessing, training and playback."""

@@ -3,15 +3,17 @@ depth study at equal parameter count (Fig. 7)."""
 
 from __future__ import annotations
 
-import sys
+import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from evaluation.sample_quality import precision_recall
-from motion.errors import InputError
 from motion.models.drmm import DRMM, DRMMConfig
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -68,7 +70,7 @@ def depth_study(
     Returns:
         per depth: components, parameters and drmm_figures().
     """
-    from training.drmm import main as train
+    from training import DataSelection, DRMMTraining, train_drmm
 
     dim = test.shape[1]
     budget = DRMM(DRMMConfig(dim=dim, layers=1, components=budget_components)).parameter_count
@@ -76,14 +78,11 @@ def depth_study(
     for layers in depths:
         components = components_for_budget(dim, layers, budget)
         checkpoint = work / f"drmm-depth{layers}.pt"
-        arguments = ["--data", str(segments), "--out", str(checkpoint), "--layers", str(layers)]
-        arguments += ["--components", str(components), "--iterations", str(iterations), "--val-size", "0"]
-        arguments += ["--checkpoint-every", str(iterations), "--device", device]
-        arguments += ["--resume"] if checkpoint.exists() else []
-        print(f"DRMM depth study: {layers} layers x {components} components", file=sys.stderr, flush=True)
-        if train(arguments) != 0:
-            raise InputError(f"{segments}: training the {layers}-layer DRMM of the depth study failed")
-        model, _ = DRMM.load(checkpoint, device)
+        log.info("DRMM depth study: %d layers x %d components", layers, components)
+        schedule = replace(DRMMTraining().schedule, iterations=iterations, checkpoint_every=iterations)
+        config = DRMMTraining(layers=layers, components=components, schedule=schedule)
+        train_drmm(segments, checkpoint, config, DataSelection(val_size=0), device=device, resume=checkpoint.exists())
+        model = DRMM.load(checkpoint, device)
         results[layers] = {"components": components, "parameters": model.parameter_count}
         results[layers] |= drmm_figures(model, test, reference, passes, samples)
     return results

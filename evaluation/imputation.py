@@ -16,7 +16,6 @@ import torch
 from torch import Tensor
 
 from motion.dataset import Dataset
-from motion.errors import InputError
 from motion.gaps import interpolate_gaps, random_mask, span_mask
 from motion.models.hgvae import HGVAE
 
@@ -178,15 +177,12 @@ def ood_auroc(model: HGVAE, windows: Tensor, labels: Tensor | None = None) -> di
     return figures
 
 
-def window_labels(data: Dataset, indices: np.ndarray, payload: dict) -> Tensor | None:
-    """Class indices of the windows `indices` for a class-conditional HG-VAE (its checkpoint
-    `payload` names the classes), else None."""
-    from training.hgvae import label_indices
-
-    names = payload.get("labels") or []
-    if not names:
+def window_labels(model: HGVAE, data: Dataset, indices: np.ndarray) -> Tensor | None:
+    """Class indices of the windows `indices` for a class-conditional HG-VAE (its metadata names the
+    classes), else None."""
+    if not model.config.classes:
         return None
-    return torch.from_numpy(label_indices(data.content[indices], names, "evaluation windows"))
+    return torch.from_numpy(model.metadata.label_indices(data.content[indices], "evaluation windows"))
 
 
 def depth_study(
@@ -195,16 +191,15 @@ def depth_study(
     """Table 1 at a small budget: unconditional HG-VAEs of equal architecture (F = `features`) but
     stochastic depth 1, 2, 4, trained `epochs` epochs on the train split of `windows` into `work`
     (reused when there), measured by elbo_figures() on `test`."""
-    from training.hgvae import main as train
+    from training import HGVAETraining, train_hgvae
 
     study = {}
     for depth in depths:
         checkpoint = work / f"hgvae-depth{depth}.pt"
-        arguments = ["--data", str(windows), "--out", str(checkpoint), "--stochastic-depth", str(depth)]
-        arguments += ["--features", str(features), "--batch", "256", "--epochs", str(epochs)]
-        arguments += ["--kl-warmup-epochs", str(epochs / 5), "--validate-every", str(epochs), "--device", device]
-        if train(arguments + (["--resume"] if checkpoint.exists() else [])) != 0:
-            raise InputError(f"{windows}: training the depth-{depth} HG-VAE of the study failed")
-        model, _ = HGVAE.load(checkpoint, device)
-        study[depth] = elbo_figures(model, test)
+        config = HGVAETraining(
+            stochastic_depth=depth, features=features, batch=256, epochs=epochs,
+            kl_warmup_epochs=epochs / 5, validate_every=epochs,
+        )  # fmt: skip
+        train_hgvae(windows, checkpoint, config, device=device, resume=checkpoint.exists())
+        study[depth] = elbo_figures(HGVAE.load(checkpoint, device), test)
     return study

@@ -1,40 +1,75 @@
-"""Playback takes measured the way the playback figures are: steering and motion metrics per take,
-medians over seeds."""
+"""Playback takes measured the way the playback figures are (steering and motion metrics per take,
+medians over seeds), and the real held-out clips they are compared with."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import numpy as np
 
-from motion.layout import SegmentLayout
-from motion.skeleton import Skeleton, preset_roles
+from motion.clip import resample
+from motion.formats import list_sources, read_source
+from motion.models import DRMM, MDN
+from motion.skeleton import resolve_joint_map
+from motion.splits import split_sources
 from playback.loop import Playback, PlaybackConfig, Take
 from playback.metrics import motion_metrics, steering_metrics
 
 
 def median_figures(rows: list[dict]) -> dict:
-    """The median of each figure over rows (NaN ignored)."""
-    return {key: float(np.nanmedian([row[key] for row in rows])) for key in rows[0]}
+    """The median of each figure over rows (NaN ignored; NaN where every row is NaN)."""
+    medians = {}
+    for key in rows[0]:
+        values = np.array([row[key] for row in rows], dtype=np.float64)
+        medians[key] = float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
+    return medians
+
+
+def take_figures(playback: Playback, take: Take) -> dict[str, float]:
+    """A take's steering and motion figures, its median head height (metres) and the real-time factor
+    of its generation."""
+    roles = playback.roles
+    figures = steering_metrics(take.positions, take.flags, take.reached, take.fps, roles)
+    figures |= motion_metrics(take.positions, take.fps, playback.skeleton)
+    figures["head_height_m"] = float(np.median(take.positions[playback.history_frames :, roles["head"], 2]))
+    figures["real_time_factor"] = len(take.positions) / take.fps / take.seconds_generating
+    return figures
 
 
 def takes(
-    model, payload: dict, config: PlaybackConfig, seeds: list[int], seconds: float, flags: np.ndarray | None
+    model: DRMM | MDN, config: PlaybackConfig, seeds: list[int], seconds: float, flags: np.ndarray | None
 ) -> tuple[list[dict], Take]:
-    """One take per seed with a Playback of `model` (a DRMM or an MDN and its checkpoint dict).
+    """One take per seed with a Playback of `model` (a DRMM or an MDN, as loaded).
 
     Returns:
-        each take's steering and motion figures (plus the median head height, metres, and the
-        real-time factor of generation), and the last take.
+        each take's take_figures(), and the last take.
     """
-    skeleton = Skeleton.from_dict(payload["skeleton"])
-    layout = SegmentLayout.from_dict(payload["layout"])
-    roles = preset_roles(skeleton.name)
     rows = []
     for seed in seeds:
-        playback = Playback(model, layout, skeleton, roles, payload["fps"], config, seed)
+        playback = Playback(model, config, seed)
         take = playback.run(seconds, flags)
-        figures = steering_metrics(take.positions, take.flags, take.reached, take.fps, roles)
-        figures |= motion_metrics(take.positions, take.fps, skeleton)
-        figures["head_height_m"] = float(np.median(take.positions[playback.history_frames :, roles["head"], 2]))
-        figures["real_time_factor"] = len(take.positions) / take.fps / take.seconds_generating
-        rows.append(figures)
+        rows.append(take_figures(playback, take))
     return rows, take
+
+
+def held_out_clips(
+    paths: Iterable[str | Path], contents: Iterable[str], skeleton: str, fps: float, split: str = "test"
+) -> list[np.ndarray]:
+    """Real clips of one split, as preprocessing splits them, on `skeleton` at `fps`: the reference.
+
+    Args:
+        paths: mocap files, folders or zip archives (as `motion preprocess` takes them).
+        contents: content labels to keep (e.g. the locomotion ones); empty keeps all.
+    Returns:
+        one (frames, joints, 3) array per clip.
+    """
+    sources, _ = split_sources(list_sources(paths), contents)
+    clips = []
+    for source in sources:
+        if source.split != split:
+            continue
+        for clip in read_source(source.source):
+            clip = clip.remap(resolve_joint_map(clip.skeleton, skeleton, None, clip.source))
+            clips.append(resample(clip.positions, clip.fps, fps))
+    return clips

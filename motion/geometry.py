@@ -88,6 +88,17 @@ def y_up_to_z_up(points: Tensor) -> Tensor:
     return torch.stack((points[..., 0], -points[..., 2], points[..., 1]), dim=-1)
 
 
+def z_up_to_y_up(points: Tensor) -> Tensor:
+    """The inverse of y_up_to_z_up: (x, y, z) -> (x, z, -y), for writing a file's own axes.
+
+    Args:
+        points: (..., 3).
+    Returns:
+        (..., 3).
+    """
+    return torch.stack((points[..., 0], points[..., 2], -points[..., 1]), dim=-1)
+
+
 def facing_direction(left: Tensor, right: Tensor, eps: float = 1e-8) -> Tensor:
     """Unit ground-plane facing vector cross(left - right, up), with the shoulder vector projected on the ground.
 

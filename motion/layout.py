@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from motion.conventions import UP_AXIS
+
 POSE_AXES = 3  # x, y, z per joint, joint-major within a pose
+GROUND_AXES = 2  # x, y: the ground plane, where flags and the facing direction live
 
 
 @dataclass(frozen=True)
@@ -71,21 +74,45 @@ class SegmentLayout:
         return slice(start, start + self.pose_size)
 
     @property
+    def current_pose(self) -> slice:
+        """The last context block: the current frame alone with the default blocks."""
+        return self.context_block(len(self.context_blocks) - 1)
+
+    @property
+    def next_pose_count(self) -> int:
+        """Poses sampled per decision (5 with the defaults)."""
+        return self.next_frames[1] - self.next_frames[0]
+
+    @property
     def next_poses(self) -> slice:
         start = self.context.stop
-        return slice(start, start + (self.next_frames[1] - self.next_frames[0]) * self.pose_size)
+        return slice(start, start + self.next_pose_count * self.pose_size)
 
     def next_pose(self, index: int) -> slice:
         start = self.next_poses.start + index * self.pose_size
         return slice(start, start + self.pose_size)
+
+    def next_pose_heights(self, joint: int) -> list[int]:
+        """Indices of `joint`'s height (z) in each next pose, e.g. the head's for a ceiling."""
+        return [self.next_pose(pose).start + POSE_AXES * joint + UP_AXIS for pose in range(self.next_pose_count)]
 
     @property
     def goal_root_position(self) -> slice:
         return slice(self.next_poses.stop, self.next_poses.stop + 3)
 
     @property
+    def goal_root_xy(self) -> slice:
+        """The goal root position on the ground (x, y): where a flag conditions the model."""
+        return slice(self.goal_root_position.start, self.goal_root_position.start + GROUND_AXES)
+
+    @property
     def goal_forward(self) -> slice:
         return slice(self.goal_root_position.stop, self.goal_root_position.stop + 3)
+
+    @property
+    def goal_forward_xy(self) -> slice:
+        """The goal forward vector's ground components (x, y); its z is always 0."""
+        return slice(self.goal_forward.start, self.goal_forward.start + GROUND_AXES)
 
     @property
     def goal_head_height(self) -> slice:
@@ -103,7 +130,7 @@ class SegmentLayout:
     def slices(self) -> dict[str, tuple[int, int]]:
         """Every named slice as [start, stop), for the dataset metadata."""
         named = {f"context_block_{i}": self.context_block(i) for i in range(len(self.context_blocks))}
-        named |= {f"next_pose_{i}": self.next_pose(i) for i in range(self.next_frames[1] - self.next_frames[0])}
+        named |= {f"next_pose_{i}": self.next_pose(i) for i in range(self.next_pose_count)}
         for name in ("context", "next_poses", "goals", "goal_root_position", "goal_forward", "goal_head_height"):
             named[name] = getattr(self, name)
         return {name: (s.start, s.stop) for name, s in named.items()}

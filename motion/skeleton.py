@@ -1,18 +1,15 @@
-"""Skeletons (joint names and parents), the presets in assets/skeletons, and joint maps between them."""
+"""Skeletons (joint names and parents), the presets shipped in motion/assets/skeletons, and joint maps between them."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from motion.assets import SKELETONS as SKELETONS_DIR
 from motion.errors import InputError
-
-ASSETS_DIR = Path(os.environ.get("MOTION_ASSETS", Path(__file__).resolve().parents[1] / "assets"))
-SKELETONS_DIR = ASSETS_DIR / "skeletons"
 
 
 @dataclass(frozen=True)
@@ -98,7 +95,7 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str) -> Skeleton:
-    """The preset skeleton `name` from assets/skeletons/NAME.json."""
+    """The preset skeleton `name` from the shipped skeletons/NAME.json."""
     data = _preset_data(name)
     return Skeleton(data["name"], tuple(data["joints"]), tuple(data["parents"]))
 

@@ -1,31 +1,39 @@
 """The autoregressive loop: a DRMM samples the next poses toward a flag, 5 frames per decision.
 
-Each decision normalises the last frames exactly as preprocessing normalised segments, asks the
-model what goals are reachable from this context (the population), clips the flag's goal to
-them, samples candidates conditioned on the context and the clipped goal, and appends the most
-likely candidate's poses in global coordinates (DRMM paper, Sec. 4.2 and App. C).
+Each decision encodes the last frames as a segment's context with the encoding preprocessing cut
+the training segments with (motion.encoding), asks the model what goals are reachable from this
+context (the population), clips the flag's goal to them, samples candidates conditioned on the
+context and the clipped goal, and appends the most likely candidate's poses in global coordinates
+(DRMM paper, Sec. 4.2 and App. C).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from motion.geometry import facing_direction, from_local_frame, to_local_frame
+from motion.clip import Clip, resample
+from motion.encoding import encode_context
+from motion.errors import InputError
+from motion.geometry import from_local_frame, to_local_frame
 from motion.layout import SegmentLayout
-from motion.models.conditions import Condition
-from motion.models.drmm import DRMM
-from motion.models.mdn import MDN, mdn_inputs
-from motion.skeleton import Skeleton
+from motion.models import DRMM, MDN, Condition, load_model
+from motion.models.mdn import mdn_inputs
+from motion.skeleton import preset_roles, resolve_joint_map
 from playback.contacts import FootLock
 from playback.flags import FlagCourse
 from playback.goals import CLIPPING_MODES, clip_along_direction, clip_box
 from playback.seams import inertialize
+
+Goal = tuple[slice, Tensor, float]
+"""Known goal variables of a decision: the layout's slice, their values and their weight m."""
 
 
 @dataclass
@@ -118,64 +126,74 @@ class Take:
 
 
 class Playback:
-    """Generates takes with a trained DRMM, or with an MDN as the baseline (its checkpoint's
-    layout, skeleton, roles and fps).
+    """Generates takes with a trained DRMM, or with an MDN as the baseline, on the layout,
+    skeleton and rate its checkpoint describes (`model.metadata`).
 
     Args:
-        model: the DRMM, or an MDN, in eval mode. An MDN cannot sample goals given the context
-            nor take constraints, so it needs clipping "none" and no ceiling.
-        layout: the segment layout the model was trained on.
-        skeleton: its skeleton (for bone fitting).
-        roles: joint indices of "root", "left_shoulder", "right_shoulder", "head".
-        fps: the segments' frame rate.
+        model: the DRMM, or an MDN, in eval mode, as DRMM.load or MDN.load gives it. An MDN cannot
+            sample goals given the context nor take constraints, so it needs clipping "none" and no
+            ceiling.
         config: loop settings.
         seed: seed of every random draw (samples and random flags).
+    Raises:
+        InputError: the model's checkpoint describes no segment layout, skeleton and rate.
+        ValueError: settings the model cannot take.
     """
 
-    def __init__(
-        self,
-        model: DRMM | MDN,
-        layout: SegmentLayout,
-        skeleton: Skeleton,
-        roles: dict[str, int],
-        fps: float,
-        config: PlaybackConfig,
-        seed: int = 0,
-    ) -> None:
-        self.model, self.layout, self.skeleton, self.roles, self.fps, self.config = (
-            model, layout, skeleton, roles, fps, config,
-        )  # fmt: skip
+    def __init__(self, model: DRMM | MDN, config: PlaybackConfig | None = None, seed: int = 0) -> None:
+        config = config or PlaybackConfig()
+        metadata = model.metadata
+        if metadata is None or not isinstance(metadata.layout, SegmentLayout):
+            raise InputError(
+                "the model's checkpoint has no segment layout, skeleton and rate; train it with motion train"
+            )
         if isinstance(model, MDN) and (config.clipping != "none" or config.max_head_height is not None):
             raise ValueError(
                 "an MDN cannot sample goals given the context, so it takes neither goal clipping nor a head "
                 "ceiling; use clipping 'none' and no --max-head-height, or a DRMM"
             )
+        self.model, self.config = model, config
+        self.layout, self.skeleton, self.fps = metadata.layout, metadata.skeleton, metadata.fps
+        self.roles = preset_roles(self.skeleton.name)
         self.device = next(model.parameters()).device
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.history_frames = layout.current_frame + 1
-        self.step = layout.next_frames[1] - layout.next_frames[0]
+        self.history_frames = self.layout.current_frame + 1
+        self.step = self.layout.next_pose_count
         self._previous: Tensor | None = None
         self.bone_lengths = self._median_bone_lengths() if config.fit_bones else None
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, config: PlaybackConfig | None = None, seed: int = 0, device: str | torch.device = "cpu"
+    ) -> Playback:
+        """Playback with the DRMM or MDN of a checkpoint (motion train drmm / mdn).
+
+        Raises:
+            InputError: unreadable, another kind of model, or settings the model cannot take.
+        """
+        model = load_model(path, device, kinds=("drmm", "mdn"))
+        try:
+            return cls(model, config, seed)
+        except ValueError as err:  # InputError included: name the file
+            raise InputError(f"{path}: {err}") from None
 
     # Conditioning ---------------------------------------------------------------------------
 
     def context(self, history: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The context block means of the history in its current frame.
+        """The context blocks of the history in its current frame, encoded as preprocessing encodes segments.
 
+        Args:
+            history: (current_frame + 1, J, 3) the last frames, global, metres.
         Returns:
             context (blocks * J * 3,), origin (3,), facing (3,) of the current frame.
         """
-        current = history[-1]
-        origin = current[self.roles["root"]]
-        facing = facing_direction(current[self.roles["left_shoulder"]], current[self.roles["right_shoulder"]])
-        local = to_local_frame(history[None].reshape(1, -1, 3), origin[None], facing[None])[0]
-        local = local.reshape(history.shape)
-        blocks = [local[begin:end].mean(0) for begin, end in self.layout.context_blocks]
-        return torch.cat([block.reshape(-1) for block in blocks]), origin, facing
+        recent = history[-self.history_frames :]
+        context, origin, facing = encode_context(recent, self.layout, self.roles, torch.zeros(1, dtype=torch.long))
+        return context[0].to(history.dtype), origin[0].to(history.dtype), facing[0].to(history.dtype)
 
     def condition(
-        self, context: Tensor, context_scale: float = 1.0, ceiling: float | None = None, goals: dict | None = None
+        self, context: Tensor, context_scale: float = 1.0, ceiling: float | None = None, goals: Sequence[Goal] = ()
     ) -> Condition:
         """One decision's conditioning problem.
 
@@ -183,7 +201,7 @@ class Playback:
             context: from `context`.
             context_scale: multiplier of the context block weights.
             ceiling: head-height bound (metres) on every next pose and on the goal head height.
-            goals: {first variable: (values, weight)} of known goal variables.
+            goals: known goal variables: (slice of the layout, values, weight) each.
         """
         layout, D = self.layout, self.layout.size
         values = torch.full((D,), float("nan"))
@@ -191,18 +209,29 @@ class Playback:
         values[layout.context] = context
         for block, weight in enumerate(self.config.context_weights):
             weights[layout.context_block(block)] = weight * context_scale
-        for start, (value, weight) in (goals or {}).items():
-            values[start : start + len(value)] = value
-            weights[start : start + len(value)] = weight
+        for variables, value, weight in goals:
+            values[variables] = value
+            weights[variables] = weight
         box_max = None
         if ceiling is not None:
             box_max = torch.full((D,), float("nan"))
-            head = self.roles["head"]
-            for pose in range(self.step):
-                box_max[self.layout.next_pose(pose).start + 3 * head + 2] = ceiling
+            box_max[layout.next_pose_heights(self.roles["head"])] = ceiling
             box_max[layout.goal_head_height] = ceiling
         box_weight = None if ceiling is None else torch.full((D,), self.config.ceiling_weight)
         return Condition(values=values, weights=weights, box_max=box_max, box_weight=box_weight)
+
+    def goal_position(self, flag: np.ndarray, origin: Tensor, facing: Tensor) -> Tensor:
+        """A ground point (the flag) as the goal root position x, y in the current frame, as
+        preprocessing expresses the mean root position over the goal frames.
+
+        Args:
+            flag: (2,) x, y on the ground, metres.
+            origin, facing: (3,) the current frame, from `context`.
+        Returns:
+            (2,) metres.
+        """
+        point = torch.tensor([[flag[0], flag[1], 0.0]], dtype=origin.dtype)
+        return to_local_frame(point[None], origin[None], facing[None])[0, 0, :2]
 
     # One decision ---------------------------------------------------------------------------
 
@@ -218,8 +247,7 @@ class Playback:
         """
         config = self.config
         context, origin, facing = self.context(history)
-        flag3 = torch.tensor([[flag[0], flag[1], 0.0]], dtype=torch.float32)
-        target = to_local_frame(flag3[None], origin[None], facing[None])[0, 0, :2]
+        target = self.goal_position(flag, origin, facing)
         distance = target.norm().clamp_min(1e-6)
         forward = target / distance
 
@@ -264,31 +292,30 @@ class Playback:
             (C, J*3), the goal and the forward vector it was given (2,) each.
         """
         config, layout = self.config, self.layout
-        root, fwd = layout.goal_root_position.start, layout.goal_forward.start
         goal = target
         if config.clipping != "none":
             population = self.model.sample(
-                config.population, self.condition(context, config.population_context_scale, ceiling, {}),
+                config.population, self.condition(context, config.population_context_scale, ceiling),
                 sort=False, generator=self.generator,
             ).samples  # fmt: skip
             if config.clipping == "box":
-                variables = [population[:, root : root + 2]] + ([population[:, fwd : fwd + 2]] if config.facing else [])
+                variables = [population[:, layout.goal_root_xy]]
+                variables += [population[:, layout.goal_forward_xy]] if config.facing else []
                 requested = torch.cat([target] + ([forward] if config.facing else []))
                 clipped = clip_box(requested, torch.cat(variables, 1), config.clip_sd)
                 goal = clipped[:2]
                 if config.facing:
                     forward = clipped[2:]
             else:
-                goal = clip_along_direction(target, population[:, root : root + 2])
-        goals = {root: (goal, config.goal_weight_facing if config.facing else config.goal_weight_free)}
+                goal = clip_along_direction(target, population[:, layout.goal_root_xy])
+        goals = [(layout.goal_root_xy, goal, config.goal_weight_facing if config.facing else config.goal_weight_free)]
         if config.facing:
-            goals[fwd] = (forward, config.forward_weight)
+            goals.append((layout.goal_forward_xy, forward, config.forward_weight))
         candidates = self.model.sample(
             config.candidates, self.condition(context, 1.0, ceiling, goals), generator=self.generator
         )
         samples = candidates.samples
-        current = samples[:, layout.context_block(len(layout.context_blocks) - 1)]
-        return samples[:, layout.next_poses], candidates.log_likelihood, current, goal, forward
+        return samples[:, layout.next_poses], candidates.log_likelihood, samples[:, layout.current_pose], goal, forward
 
     def _mdn_candidates(
         self, context: Tensor, target: Tensor, forward: Tensor
@@ -302,14 +329,29 @@ class Playback:
         layout = self.layout
         segment = torch.zeros(1, layout.size)
         segment[0, layout.context] = context
-        segment[0, layout.goal_root_position.start : layout.goal_root_position.start + 2] = target
-        segment[0, layout.goal_forward.start : layout.goal_forward.start + 2] = forward
+        segment[0, layout.goal_root_xy] = target
+        segment[0, layout.goal_forward_xy] = forward
         inputs = mdn_inputs(segment.to(self.device), layout, self.config.facing)
         samples, log_likelihood = self.model.sample(inputs, self.config.candidates, generator=self.generator)
-        current = context[layout.context_block(len(layout.context_blocks) - 1)].to(self.device)
+        current = context[layout.current_pose].to(self.device)
         return samples[0], log_likelihood[0], current.expand(len(samples[0]), -1), target
 
     # A take ---------------------------------------------------------------------------------
+
+    def start_frames(self, clip: Clip) -> np.ndarray:
+        """The first frames of a real clip as a take's start (Playback.run's `start`), on the model's
+        skeleton and rate.
+
+        Raises:
+            InputError: the clip cannot be mapped to the model's skeleton or lacks complete frames.
+        """
+        clip = clip.remap(resolve_joint_map(clip.skeleton, self.skeleton.name, None, clip.source))
+        positions = resample(clip.positions, clip.fps, self.fps)
+        if len(positions) < self.history_frames or np.isnan(positions[: self.history_frames]).any():
+            raise InputError(
+                f"{clip.source}: needs {self.history_frames} complete frames at {self.fps:g} fps to start from"
+            )
+        return positions[: self.history_frames]
 
     def bootstrap(self) -> Tensor:
         """A start history from one unconditional sample: each context block's mean pose held

@@ -101,30 +101,3 @@ def steering_metrics(
         "mean_seconds_to_flag": float(times.mean()) if len(reached) else float("nan"),
         "facing_error_deg": float(np.mean(errors)) if errors else float("nan"),
     }
-
-
-def held_out_clips(
-    paths: list[str], contents: tuple[str, ...], skeleton: str, fps: float, split: str = "test"
-) -> list[np.ndarray]:
-    """Real clips of one split, as preprocessing splits them, on `skeleton` at `fps`: the reference.
-
-    Args:
-        paths: mocap files, folders or zip archives (as `motion preprocess` takes them).
-        contents: content labels to keep (e.g. the locomotion ones); empty keeps all.
-    Returns:
-        one (frames, joints, 3) array per clip.
-    """
-    from motion.clip import resample
-    from motion.formats import ReadOptions, list_sources, read_source
-    from motion.skeleton import resolve_joint_map
-    from preprocessing.batch import plan_tasks
-
-    tasks, _ = plan_tasks(list_sources(paths), contents)
-    clips = []
-    for task in tasks:
-        if task.split != split:
-            continue
-        for clip in read_source(task.source, ReadOptions()):
-            clip = clip.remap(resolve_joint_map(clip.skeleton, skeleton, None, clip.source))
-            clips.append(resample(clip.positions, clip.fps, fps))
-    return clips

@@ -339,6 +339,24 @@ class Backdrop:
         return image
 
 
+def fill_forward(positions: np.ndarray) -> np.ndarray:
+    """Occluded (NaN) values replaced by the last finite value of the same coordinate (before the first
+    one, the next): a clip with gaps draws its joints where they were last seen instead of with holes.
+
+    Args:
+        positions: (frames, joints, 3).
+    Returns:
+        (frames, joints, 3) with no NaN (0 where a coordinate is never observed).
+    """
+    filled = positions.copy()
+    for _ in range(2):
+        for frame in range(1, len(filled)):
+            gap = np.isnan(filled[frame])
+            filled[frame][gap] = filled[frame - 1][gap]
+        filled = filled[::-1]
+    return np.nan_to_num(filled)
+
+
 def follow(roots: Tensor, fps: float, seconds: float) -> Tensor:
     """The camera's target: the root's ground path smoothed forwards and backwards (no lag).
 

@@ -1,24 +1,22 @@
-"""`motion preprocess`: the parallel, resumable batch job from mocap files to Parquet datasets.
+"""The parallel, resumable batch job from mocap files to Parquet datasets: `preprocess()`.
 
-The main process lists the sources, fixes each clip's name and split, and skips what an
-earlier run already wrote (keyed by path, size, mtime and split, recorded in OUT/manifest.json).
-Worker processes each handle a chunk of sources and write one part file per dataset kind
-(temporary name, then rename); the manifest is rewritten the same way after every chunk,
-so an interrupted run loses at most the chunks in flight.
+The main process lists the sources, fixes each clip's name and split (motion.splits), and skips
+what an earlier run already wrote (keyed by path, size, mtime and split, recorded in
+OUT/manifest.json). Worker processes each handle a chunk of sources and write one part file per
+dataset kind (temporary name, then rename); the manifest is rewritten the same way after every
+chunk, so an interrupted run loses at most the chunks in flight.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import multiprocessing
 import sys
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -26,13 +24,11 @@ from tqdm import tqdm
 
 import motion
 from motion.atomic import write_bytes_atomic
-from motion.cli import run_guarded
 from motion.dataset import KINDS, PART_GLOB, SPLITS
 from motion.errors import InputError
-from motion.formats import FORMATS, ReadOptions, Source, list_sources
-from motion.skeleton import preset_names
+from motion.formats import Source, list_sources
+from motion.splits import split_sources
 from preprocessing.job import ChunkResult, PreprocessConfig, SourceResult, Task, process_chunk
-from preprocessing.splits import assign_splits
 
 log = logging.getLogger(__name__)
 
@@ -41,34 +37,104 @@ MAX_CHUNK = 64  # sources per part file
 CHUNKS_PER_WORKER = 4  # enough chunks to keep every worker busy to the end
 
 
-def clip_names(sources: list[Source]) -> list[str]:
-    """A unique clip name per source: its stem, prefixed by its folder where stems collide."""
-    stems = Counter(source.stem for source in sources)
-    names = []
-    for source in sources:
-        if stems[source.stem] == 1:
-            names.append(source.stem)
-        else:
-            inner = Path(source.member) if source.member is not None else source.path
-            names.append(f"{inner.parent.name}/{source.stem}")
-    repeated = [name for name, count in Counter(names).items() if count > 1]
-    if repeated:
-        raise InputError(f"two inputs are both named {repeated[0]!r}; clip names must be unique")
-    return names
+@dataclass(frozen=True)
+class Summary:
+    """What a preprocessing run did and what OUT now holds.
 
-
-def plan_tasks(sources: list[Source], contents: tuple[str, ...]) -> tuple[list[Task], int]:
-    """Tasks for the sources whose content label is wanted, with splits over that set.
-
-    Returns:
-        The tasks and how many sources --contents filtered out.
+    Attributes:
+        out: the output folder; each dataset is OUT/<kind>.
+        kinds: the datasets written.
+        processed: inputs read and written by this run.
+        skipped: inputs an earlier run had already written, unchanged.
+        filtered: inputs left out by the content selection.
+        failures: one line per input that failed ("file:row: what is wrong").
+        clips, frames: all clips and frames OUT holds.
+        rows: rows per dataset kind and split, e.g. rows["segments"]["train"].
+        too_short: clips shorter than a segment (no segments).
     """
-    kept = sources
-    if contents:
-        kept = [source for source in sources if source.labels().get("content") in contents]
-    names = clip_names(kept)
-    splits = assign_splits(names)
-    return [Task(source, name, splits[name]) for source, name in zip(kept, names)], len(sources) - len(kept)
+
+    out: Path
+    kinds: tuple[str, ...]
+    processed: int
+    skipped: int
+    filtered: int
+    failures: tuple[str, ...]
+    clips: int
+    frames: int
+    rows: dict[str, dict[str, int]]
+    too_short: int
+
+    @property
+    def datasets(self) -> dict[str, Path]:
+        """The folder of each dataset written, as motion.dataset.load_dataset takes it."""
+        return {kind: self.out / kind for kind in self.kinds}
+
+    def report(self) -> str:
+        """The summary as `motion preprocess` prints it."""
+        lines = [
+            f"inputs: {self.processed} processed, {self.skipped} already done (skipped), {len(self.failures)} failed"
+            + (f", {self.filtered} left out by --contents" if self.filtered else ""),
+            f"clips: {self.clips:,}  frames: {self.frames:,}",
+        ]
+        for kind, per_split in self.rows.items():
+            counts = "  ".join(f"{split} {n:,}" for split, n in per_split.items())
+            lines.append(f"{kind}: {sum(per_split.values()):,} ({counts})")
+        if self.too_short:
+            lines.append(f"clips too short for a segment (no segments): {self.too_short}")
+        return "\n".join(lines)
+
+
+def preprocess(
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    config: PreprocessConfig | None = None,
+    *,
+    workers: int | None = None,
+    overwrite: bool = False,
+    strict: bool = False,
+    progress: bool = True,
+    debug: bool = False,
+) -> Summary:
+    """Cut mocap files into normalised segments and windows, written as Parquet datasets under `out`.
+
+    Bad files are reported one line each (in the summary's failures, and on stderr as they happen
+    when `progress` is on) and the others are still written; `strict` stops at the first.
+
+    Args:
+        inputs: files, folders (searched recursively) or zip archives.
+        out: output folder; a rerun with the same settings resumes, redoing only changed inputs.
+        config: what the datasets hold (default: PreprocessConfig()).
+        workers: worker processes (default: every core); 1 runs in this process.
+        overwrite: discard what `out` already holds instead of resuming.
+        strict: stop at the first bad input.
+        progress: show a tqdm bar.
+        debug: put tracebacks in the failure lines of unexpected errors.
+    Raises:
+        InputError: no motion files in the inputs, an unreadable input, or `out` written with
+            other settings (without `overwrite`).
+        KeyboardInterrupt: finished chunks are kept; a rerun resumes.
+    """
+    out, config = Path(out), config or PreprocessConfig()
+    workers = workers or multiprocessing.cpu_count()
+    if workers < 1:
+        raise InputError(f"workers: must be at least 1, got {workers}")
+    log.debug("config: %s", json.dumps(config.to_dict()))
+    tasks, filtered = split_sources(list_sources(inputs), config.contents)
+    if not tasks:
+        raise InputError(
+            "no motion files (.bvh, .csv) found in the inputs" + (" with those --contents" if config.contents else "")
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest.load(out, config, overwrite)
+    todo = resume(manifest, tasks)
+    manifest.save()
+    prune_parts(manifest, out)
+    try:
+        failures = run_chunks(chunked(todo, workers), config, out, workers, strict, debug, progress, manifest)
+    finally:
+        prune_parts(manifest, out)
+    processed = sum(1 for task in todo if task.source.name in manifest.inputs)
+    return summarize(manifest, out, config.kinds, processed, len(tasks) - len(todo), filtered, failures)
 
 
 def _entry_key(source: Source, split: str) -> list:
@@ -167,34 +233,39 @@ def run_chunks(
     workers: int,
     strict: bool,
     debug: bool,
+    progress: bool,
     manifest: Manifest,
-) -> list[SourceResult]:
-    """Process chunks (in worker processes when workers > 1), recording each finished chunk."""
-    failures: list[SourceResult] = []
+) -> list[str]:
+    """Process chunks (in worker processes when workers > 1), recording each finished chunk.
+
+    Returns:
+        the failed sources' one-line errors.
+    """
+    failures: list[str] = []
 
     def finish(chunk: list[Task], outcome: ChunkResult, bar: tqdm) -> bool:
         for task, result in zip(chunk, outcome.results):
             if result.error is None:
                 manifest.record(result, task, outcome.part)
             else:
-                failures.append(result)
-                bar.write(f"error: {result.error}", file=sys.stderr)
+                failures.append(result.error)
+                if progress:
+                    bar.write(f"error: {result.error}", file=sys.stderr)
         manifest.save()
         bar.update(len(chunk))
         return not (strict and failures)
 
     total = sum(len(chunk) for chunk in chunks)
-    if workers == 1 or len(chunks) == 1:
-        with tqdm(total=total, unit="file", desc="preprocess", disable=None) as bar:
+    bar = tqdm(total=total, unit="file", desc="preprocess", disable=None if progress else True)
+    with bar:
+        if workers == 1 or len(chunks) == 1:
             for chunk in chunks:
                 if not finish(chunk, process_chunk(chunk, config, out, debug), bar):
                     break
-        return failures
-
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-        pending: dict[Future, list[Task]] = {pool.submit(process_chunk, c, config, out, debug): c for c in chunks}
-        with tqdm(total=total, unit="file", desc="preprocess", disable=None) as bar:
+            return failures
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+            pending: dict[Future, list[Task]] = {pool.submit(process_chunk, c, config, out, debug): c for c in chunks}
             try:
                 while pending:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -208,117 +279,28 @@ def run_chunks(
 
 
 def summarize(
-    manifest: Manifest, kinds: Iterable[str], processed: int, skipped: int, filtered: int, failed: int
-) -> str:
-    entries = manifest.inputs.values()
-    clips = sum(e["clips"] for e in entries)
-    frames = sum(e["frames"] for e in entries)
-    lines = [
-        f"inputs: {processed} processed, {skipped} already done (skipped), {failed} failed"
-        + (f", {filtered} left out by --contents" if filtered else ""),
-        f"clips: {clips:,}  frames: {frames:,}",
-    ]
-    for kind in kinds:
-        per_split = {split: sum(e["rows"].get(kind, 0) for e in entries if e["split"] == split) for split in SPLITS}
-        counts = "  ".join(f"{split} {n:,}" for split, n in per_split.items())
-        lines.append(f"{kind}: {sum(per_split.values()):,} ({counts})")
-    too_short = sum(e["too_short"] for e in entries)
-    if too_short:
-        lines.append(f"clips too short for a segment (no segments): {too_short}")
-    return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="motion preprocess",
-        description="Cut mocap files (BVH, LaForge CSV, joint CSV, also in zips) into normalised "
-        "DRMM segments and HG-VAE windows, written as Parquet datasets under OUT/segments and OUT/windows.",
+    manifest: Manifest,
+    out: Path,
+    kinds: Sequence[str],
+    processed: int,
+    skipped: int,
+    filtered: int,
+    failures: list[str],
+) -> Summary:
+    entries = list(manifest.inputs.values())
+    rows = {
+        kind: {split: sum(e["rows"].get(kind, 0) for e in entries if e["split"] == split) for split in SPLITS}
+        for kind in kinds
+    }
+    return Summary(
+        out=out,
+        kinds=tuple(kinds),
+        processed=processed,
+        skipped=skipped,
+        filtered=filtered,
+        failures=tuple(failures),
+        clips=sum(e["clips"] for e in entries),
+        frames=sum(e["frames"] for e in entries),
+        rows=rows,
+        too_short=sum(e["too_short"] for e in entries),
     )
-    parser.add_argument("inputs", nargs="+", help="files, folders (searched recursively) or zip archives")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--kind", choices=("segments", "windows", "both"), default="both", help="datasets to write")
-    parser.add_argument(
-        "--workers", type=int, default=multiprocessing.cpu_count(), help="worker processes (default: all cores)"
-    )
-    parser.add_argument("--format", choices=FORMATS, help="force the input format (default: detect)")
-    parser.add_argument(
-        "--skeleton", choices=preset_names(), default="laforge20", help="training layout every clip is mapped to"
-    )
-    parser.add_argument("--joint-map", help="JSON joint map for skeletons that are no preset")
-    parser.add_argument(
-        "--fps", type=float, help="frame rate of inputs that carry none (LaForge: 30; joint CSV without time)"
-    )
-    parser.add_argument("--up", choices=("y", "z"), help="up axis of the inputs (BVH default y, joint CSV z)")
-    parser.add_argument(
-        "--units", choices=("m", "cm", "mm"), help="units of the inputs (BVH: from the skeleton's height)"
-    )
-    parser.add_argument("--contents", help="comma-separated content labels to keep, e.g. walk,run")
-    parser.add_argument("--segment-stride", type=int, default=1, help="frames between segment starts")
-    parser.add_argument("--segment-fps", type=float, default=30.0, help="frame rate segments are cut at")
-    parser.add_argument("--window-frames", type=int, default=50, help="frames per HG-VAE window")
-    parser.add_argument("--window-fps", type=float, default=25.0, help="frame rate HG-VAE windows are resampled to")
-    parser.add_argument("--window-stride", type=int, default=5, help="frames between window starts")
-    parser.add_argument("--overwrite", action="store_true", help="discard what OUT already holds instead of resuming")
-    parser.add_argument("--strict", action="store_true", help="stop at the first bad input")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> PreprocessConfig:
-    for flag in ("workers", "segment_stride", "window_frames", "window_stride"):
-        if getattr(args, flag) < 1:
-            raise InputError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    for flag in ("segment_fps", "window_fps"):
-        if not getattr(args, flag) > 0:
-            raise InputError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
-    return PreprocessConfig(
-        kinds=KINDS if args.kind == "both" else (args.kind,),
-        skeleton=args.skeleton,
-        joint_map=str(Path(args.joint_map).resolve()) if args.joint_map else None,
-        read=ReadOptions(args.format, args.fps, args.up, args.units),
-        segment_fps=args.segment_fps,
-        segment_stride=args.segment_stride,
-        window_frames=args.window_frames,
-        window_fps=args.window_fps,
-        window_stride=args.window_stride,
-        contents=tuple(c.strip() for c in args.contents.split(",") if c.strip()) if args.contents else (),
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    log.info("config: %s", json.dumps(config.to_dict()))
-    if config.joint_map:
-        motion.load_joint_map(config.joint_map)  # a bad map is one error, not one per file
-    tasks, filtered = plan_tasks(list_sources(args.inputs), config.contents)
-    if not tasks:
-        raise InputError(
-            "no motion files (.bvh, .csv) found in the inputs" + (" with those --contents" if config.contents else "")
-        )
-    args.out.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest.load(args.out, config, args.overwrite)
-    todo = resume(manifest, tasks)
-    manifest.save()
-    prune_parts(manifest, args.out)
-    try:
-        chunks = chunked(todo, args.workers)
-        failures = run_chunks(chunks, config, args.out, args.workers, args.strict, args.debug, manifest)
-    finally:
-        prune_parts(manifest, args.out)
-    processed = sum(1 for task in todo if task.source.name in manifest.inputs)
-    print(summarize(manifest, config.kinds, processed, len(tasks) - len(todo), filtered, len(failures)))
-    print(f"datasets: {', '.join(str(args.out / kind) for kind in config.kinds)}")
-    if failures:
-        print(f"{len(failures)} input(s) failed (listed above); fix them and run again to add them", file=sys.stderr)
-        return 1
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_guarded(
-        run, build_parser().parse_args(argv), "interrupted; finished chunks are kept, run again to resume"
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

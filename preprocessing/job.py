@@ -15,13 +15,14 @@ import numpy as np
 
 import motion
 from motion.clip import resample
-from motion.dataset import make_table, write_part
+from motion.conventions import TRAINING_SKELETON
+from motion.dataset import KINDS, make_table, write_part
+from motion.encoding import encode_segments, encode_windows
 from motion.errors import InputError
-from motion.formats import ReadOptions, Source, read_source
+from motion.formats import ReadOptions, read_source
 from motion.layout import SegmentLayout, WindowLayout
-from motion.skeleton import preset_roles, resolve_joint_map
-from preprocessing.segments import build_segments
-from preprocessing.windows import build_windows
+from motion.skeleton import load_joint_map, load_preset, preset_names, preset_roles, resolve_joint_map
+from motion.splits import SplitSource
 
 
 @dataclass(frozen=True)
@@ -39,28 +40,41 @@ class PreprocessConfig:
         contents: keep only clips with these content labels (empty: keep all).
     """
 
-    kinds: tuple[str, ...] = ("segments", "windows")
-    skeleton: str = "laforge20"
+    kinds: tuple[str, ...] = KINDS
+    skeleton: str = TRAINING_SKELETON
     joint_map: str | None = None
     read: ReadOptions = field(default_factory=ReadOptions)
-    segment_fps: float = 30.0
+    segment_fps: float = 30.0  # the DRMM paper's animation rate (App. C)
     segment_stride: int = 1
-    window_frames: int = 50
-    window_fps: float = 25.0
+    window_frames: int = WindowLayout.frames
+    window_fps: float = WindowLayout.fps
     window_stride: int = 5
     contents: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kinds", tuple(self.kinds))
+        object.__setattr__(self, "contents", tuple(self.contents))
+        unknown = sorted(set(self.kinds) - set(KINDS))
+        if unknown or not self.kinds:
+            raise InputError(f"kinds: expected some of {', '.join(KINDS)}, got {', '.join(self.kinds) or 'none'}")
+        if self.skeleton not in preset_names():
+            raise InputError(f"skeleton: unknown preset {self.skeleton!r}; known: {', '.join(preset_names())}")
+        for name in ("segment_stride", "window_frames", "window_stride"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        for name in ("segment_fps", "window_fps"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name}: must be positive, got {getattr(self, name)}")
+        if self.joint_map is not None:
+            object.__setattr__(self, "joint_map", str(Path(self.joint_map).resolve()))
+            load_joint_map(self.joint_map)  # a bad map is one error, not one per file
 
     def to_dict(self) -> dict:
         return asdict(self) | {"kinds": list(self.kinds), "contents": list(self.contents)}
 
 
-@dataclass(frozen=True)
-class Task:
-    """One source to process, with its clip name and split fixed by the main process."""
-
-    source: Source
-    name: str
-    split: str
+Task = SplitSource
+"""One source to process, with its clip name and split fixed by the main process."""
 
 
 @dataclass
@@ -100,16 +114,16 @@ def part_name(tasks: list[Task]) -> str:
 
 
 def segment_layout(config: PreprocessConfig) -> SegmentLayout:
-    return SegmentLayout(joints=len(motion.load_preset(config.skeleton)))
+    return SegmentLayout(joints=len(load_preset(config.skeleton)))
 
 
 def window_layout(config: PreprocessConfig) -> WindowLayout:
-    return WindowLayout(len(motion.load_preset(config.skeleton)), config.window_frames, config.window_fps)
+    return WindowLayout(len(load_preset(config.skeleton)), config.window_frames, config.window_fps)
 
 
 def dataset_metadata(config: PreprocessConfig, kind: str, sources: list[str]) -> dict:
     """The JSON metadata stored in every part file of the `kind` dataset."""
-    skeleton = motion.load_preset(config.skeleton)
+    skeleton = load_preset(config.skeleton)
     if kind == "segments":
         layout, fps, params = segment_layout(config), config.segment_fps, {"stride": config.segment_stride}
     else:
@@ -148,11 +162,11 @@ def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug:
                 for kind in config.kinds:
                     if kind == "segments":
                         positions = resample(clip.positions, clip.fps, config.segment_fps)
-                        features, starts = build_segments(positions, seg_layout, roles, config.segment_stride)
+                        features, starts = encode_segments(positions, seg_layout, roles, config.segment_stride)
                         result.too_short += int(positions.shape[0] < seg_layout.window_frames)
                     else:
                         positions = resample(clip.positions, clip.fps, config.window_fps)
-                        features, starts = build_windows(positions, win_layout, roles, config.window_stride)
+                        features, starts = encode_windows(positions, win_layout, roles, config.window_stride)
                     source_rows.append((kind, Rows(features, starts, name, task.split, clip.labels)))
                     result.rows[kind] += len(starts)
             for kind, piece in source_rows:

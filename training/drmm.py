@@ -1,4 +1,4 @@
-"""Training a DRMM: the 3-stage curriculum of the DRMM paper (Sec. 3.4) and `motion train drmm`.
+"""Training a DRMM: the 3-stage curriculum of the DRMM paper (Sec. 3.4), and `train_drmm()`.
 
 Stages, one third of the iterations each:
 1. the proxy objective sum_l L_l with gradient stops between layers, without the weights w
@@ -10,27 +10,19 @@ Stages, one third of the iterations each:
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from motion.cli import run_guarded
+from motion.checkpoint import ModelMetadata
 from motion.errors import InputError
 from motion.models.drmm import DRMM, DRMMConfig, Objective
+from training.data import DataSelection, Selection
 from training.distributed import process_group
-from training.options import (
-    Selection,
-    add_data_arguments,
-    add_iteration_arguments,
-    add_run_arguments,
-    check_output,
-    train_and_report,
-)
-from training.trainer import TrainConfig
+from training.trainer import TrainConfig, check_output, train
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +77,19 @@ class DRMMRecipe:
         model: DRMM,
         curriculum: Curriculum,
         train_data: Tensor,
-        val_data: Tensor | None,
-        extra: dict,
+        val_data: Tensor | None = None,
+        metadata: ModelMetadata | None = None,
         val_passes: int = 8,
         settings: dict | None = None,
     ) -> None:
+        """
+        Args:
+            train_data, val_data: (rows, D) segment vectors on the training device.
+            metadata: what the model describes (skeleton, layout, rate, data); None for bare vectors.
+            settings: more recipe settings a resumed run must share (the data selection).
+        """
         self.model, self.curriculum, self.train_data = model, curriculum, train_data
-        self.val_data, self.val_passes, self.extra = val_data, val_passes, extra
+        self.val_data, self.val_passes, self.metadata = val_data, val_passes, metadata
         self.settings = {"regularization": curriculum.regularization} | (settings or {})
 
     def initialize(self) -> None:
@@ -121,70 +119,78 @@ class DRMMRecipe:
         ll = self.model.log_likelihood(self.val_data, passes=self.val_passes, generator=generator)
         return {"val_ll": ll.mean().item()}
 
-    def checkpoint_extra(self) -> dict:
-        return self.extra
+
+@dataclass(frozen=True)
+class DRMMTraining:
+    """What a DRMM training run sets; the defaults are the DRMM paper's (Sec. 3.4, Table 1).
+
+    Attributes:
+        layers, components: L mixture layers of K components.
+        regularization: alpha, the orphan-component weight (Curriculum).
+        val_passes: importance passes S of the validation log-likelihood.
+        schedule: iterations, batch, Adam's learning rate of stages 1-2, seed, checkpoints, logs.
+    """
+
+    layers: int = DRMMConfig.layers
+    components: int = DRMMConfig.components
+    regularization: float = Curriculum.regularization
+    val_passes: int = 8
+    schedule: TrainConfig = TrainConfig(iterations=20000, lr=LR, compile=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="motion train drmm",
-        description="Train a Deep Residual Mixture Model on Parquet segments (DRMM paper, Sec. 3.4). "
-        "Launch with torchrun for several GPUs or nodes.",
-    )
-    add_data_arguments(parser)
-    parser.add_argument("--layers", type=int, default=4, help="L, mixture layers")
-    parser.add_argument("--components", type=int, default=512, help="K, components per layer")
-    add_iteration_arguments(parser, LR, "Adam learning rate of stages 1-2 (Table 1)")
-    parser.add_argument(
-        "--regularization", type=float, default=0.1, help="orphan-component weight alpha (Table 1: 0.1)"
-    )
-    parser.add_argument("--val-passes", type=int, default=8, help="importance passes S of the validation estimate")
-    add_run_arguments(parser, compile_default=True)
-    return parser
+def train_drmm(
+    data: str | Path,
+    out: str | Path,
+    config: DRMMTraining | None = None,
+    selection: DataSelection | None = None,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    overwrite: bool = False,
+    export: str | Path | None = None,
+) -> dict[str, float]:
+    """Train a DRMM on Parquet segments (`motion preprocess`) into the checkpoint `out`.
 
+    Under torchrun, each process trains a DistributedDataParallel replica on its own batches.
 
-def run(args: argparse.Namespace) -> int:
-    check_output(args)
-    with process_group(args.device) as topology:
-        selection = Selection(args, "segments")
-        train_rows = selection.data.features[selection.train]
-        if len(train_rows) < args.batch:
-            raise InputError(f"{args.data}: {len(train_rows)} training rows, fewer than one batch of {args.batch}")
-        val_data = None
-        if len(selection.val):
-            val_data = torch.from_numpy(selection.data.features[selection.val]).to(topology.device)
-        config = DRMMConfig(dim=train_rows.shape[1], layers=args.layers, components=args.components)
-        train_config = TrainConfig(
-            iterations=args.iterations,
-            batch=args.batch,
-            lr=args.lr,
-            seed=args.seed,
-            checkpoint_every=args.checkpoint_every,
-            validate_every=args.validate_every,
-            compile=args.compile,
-        )
-        torch.manual_seed(args.seed)  # the initial weights follow --seed, not what ran before
+    Args:
+        data: the segments folder (or the preprocessing output folder holding it).
+        out: the checkpoint; its log goes to OUT.csv.
+        config: architecture, curriculum and schedule (default: DRMMTraining()).
+        selection: the rows trained and validated on (default: DataSelection()).
+        device: "auto" (a GPU when there is one), "cpu" or "cuda".
+        resume: continue `out`; overwrite: replace it.
+        export: also write the model without its training state here (to ship it).
+    Returns:
+        the last validation figures ({"val_ll": nats per vector} when validating).
+    Raises:
+        InputError: bad data or settings, `out` exists (without resume or overwrite), or a resume
+            with other settings.
+    """
+    config, selection, out = config or DRMMTraining(), selection or DataSelection(), Path(out)
+    check_output(out, resume, overwrite)
+    with process_group(device) as topology:
+        rows = Selection(data, "segments", selection)
+        train_rows = rows.data.features[rows.train]
+        if len(train_rows) < config.schedule.batch:
+            raise InputError(
+                f"{data}: {len(train_rows)} training rows, fewer than one batch of {config.schedule.batch}"
+            )
+        val_data = torch.from_numpy(rows.data.features[rows.val]).to(topology.device) if len(rows.val) else None
+        model_config = DRMMConfig(dim=train_rows.shape[1], layers=config.layers, components=config.components)
+        torch.manual_seed(config.schedule.seed)  # the initial weights follow the seed, not what ran before
         recipe = DRMMRecipe(
-            DRMM(config),
-            Curriculum(args.iterations, args.regularization),
+            DRMM(model_config),
+            Curriculum(config.schedule.iterations, config.regularization),
             torch.from_numpy(train_rows).to(topology.device),
             val_data,
-            selection.extra(args.data),
-            val_passes=args.val_passes,
+            rows.metadata(),
+            val_passes=config.val_passes,
             settings=selection.settings(),
         )
         summary = (
-            f"DRMM L={config.layers} K={config.components} D={config.dim} "
+            f"DRMM L={model_config.layers} K={model_config.components} D={model_config.dim} "
             f"({recipe.model.parameter_count:,} parameters) on {len(train_rows):,} vectors, "
-            f"{args.iterations:,} iterations, batch {args.batch}"
+            f"{config.schedule.iterations:,} iterations, batch {config.schedule.batch}"
         )
-        train_and_report(recipe, train_config, args, topology, summary)
-        return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_guarded(run, build_parser().parse_args(argv), "interrupted before training started")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return train(recipe, config.schedule, out, topology, summary, resume, Path(export) if export else None)

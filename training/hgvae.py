@@ -1,4 +1,4 @@
-"""Training an HG-VAE on Parquet windows (HG-VAE paper, Sec. 5) and `motion train hgvae`.
+"""Training an HG-VAE on Parquet windows (HG-VAE paper, Sec. 5), and `train_hgvae()`.
 
 The loss is the negative ELBO (Eq. 1) per window, nats, with the KL weight warmed up linearly
 from 0.001 to 1 over the first 200 epochs; Adam at 1e-3, batch 800, gradient norm clipped at
@@ -7,21 +7,20 @@ from 0.001 to 1 over the first 200 epochs; Adam at 1e-3, batch 800, gradient nor
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from motion.cli import run_guarded
+from motion.checkpoint import ModelMetadata
 from motion.errors import InputError
 from motion.models.hgvae import HGVAE, HGVAEConfig
+from training.data import DataSelection, Selection
 from training.distributed import process_group
-from training.options import Selection, add_data_arguments, add_run_arguments, check_output, train_and_report
-from training.trainer import TrainConfig
+from training.trainer import TrainConfig, check_output, train
 
 NO_LABEL = -1
 
@@ -51,17 +50,19 @@ class HGVAERecipe:
         model: HGVAE,
         warmup: KLWarmup,
         train_data: tuple[Tensor, Tensor],
-        val_data: tuple[Tensor, Tensor] | None,
-        extra: dict,
+        val_data: tuple[Tensor, Tensor] | None = None,
+        metadata: ModelMetadata | None = None,
         settings: dict | None = None,
     ) -> None:
         """
         Args:
             train_data, val_data: windows (rows, T*J*3) metres and labels (rows,) int64
                 (class index, NO_LABEL for an unconditional model).
-            extra: checkpoint entries (layout, skeleton, fps, data, label names).
+            metadata: what the model describes (skeleton, layout, rate, labels, data).
+            settings: more recipe settings a resumed run must share (the data selection).
         """
-        self.model, self.warmup, self.train_data, self.val_data, self.extra = model, warmup, train_data, val_data, extra
+        self.model, self.warmup, self.train_data, self.val_data = model, warmup, train_data, val_data
+        self.metadata = metadata
         self.settings = {"kl_warmup_iterations": warmup.iterations, "kl_start": warmup.start} | (settings or {})
 
     def labels(self, labels: Tensor) -> Tensor | None:
@@ -106,118 +107,135 @@ class HGVAERecipe:
         self.model.train(was_training)
         return {"val_elbo": torch.cat(elbo).mean().item(), "val_mse_cm2": 1e4 * torch.cat(squared).mean().item()}
 
-    def checkpoint_extra(self) -> dict:
-        return self.extra
+
+@dataclass(frozen=True)
+class HGVAETraining:
+    """What an HG-VAE training run sets; the defaults are the HG-VAE paper's (Sec. 5). The schedule
+    counts epochs (passes over the training windows).
+
+    Attributes:
+        levels, stochastic_depth, features, latent_size, blocks: the architecture (HGVAEConfig);
+            stochastic_depth None keeps every level stochastic.
+        conditional: append the one-hot content label to z_0 (a class-conditional model).
+        epochs, batch, lr, grad_clip: the optimisation (Adam, gradient-norm clipping).
+        kl_warmup_epochs, kl_start: the KL weight rises linearly from kl_start to 1 over these epochs.
+        checkpoint_every, validate_every: epochs between checkpoints and validations.
+        seed, compile: as in TrainConfig.
+    """
+
+    levels: int = HGVAEConfig.levels
+    stochastic_depth: int | None = None
+    features: int = HGVAEConfig.features
+    latent_size: int = HGVAEConfig.latent_size
+    blocks: int = HGVAEConfig.blocks
+    conditional: bool = False
+    epochs: int = 5000
+    batch: int = 800
+    lr: float = 1e-3
+    grad_clip: float = 100.0
+    kl_warmup_epochs: float = 200
+    kl_start: float = 0.001
+    checkpoint_every: float = 10
+    validate_every: float = 10
+    seed: int = 0
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise InputError(f"epochs: must be >= 1, got {self.epochs}")
+
+    def schedule(self, per_epoch: int) -> TrainConfig:
+        """The shared trainer's settings, for `per_epoch` iterations per epoch."""
+        every = lambda epochs: max(1, round(epochs * per_epoch))  # noqa: E731
+        return TrainConfig(
+            iterations=self.epochs * per_epoch,
+            batch=self.batch,
+            lr=self.lr,
+            seed=self.seed,
+            checkpoint_every=every(self.checkpoint_every),
+            validate_every=every(self.validate_every),
+            log_every=min(50, per_epoch),
+            compile=self.compile,
+            grad_clip=self.grad_clip,
+        )
 
 
-def label_indices(content: np.ndarray, names: list[str], where: str) -> np.ndarray:
-    """Class index of each row's content label; InputError when a row has none."""
-    lookup = {name: i for i, name in enumerate(names)}
-    missing = [i for i, value in enumerate(content) if value not in lookup]
-    if missing:
-        raise InputError(f"{where}: row {missing[0]} has no content label; --conditional needs one on every row")
-    return np.array([lookup[value] for value in content], dtype=np.int64)
+def train_hgvae(
+    data: str | Path,
+    out: str | Path,
+    config: HGVAETraining | None = None,
+    selection: DataSelection | None = None,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    overwrite: bool = False,
+    export: str | Path | None = None,
+) -> dict[str, float]:
+    """Train an HG-VAE on Parquet windows (`motion preprocess`) into the checkpoint `out`.
 
+    A class-conditional model's classes are the content labels of its training rows, sorted; they
+    travel with the model (`model.metadata.labels`).
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="motion train hgvae",
-        description="Train a hierarchical graph-convolutional VAE on Parquet windows (HG-VAE paper, Sec. 5). "
-        "Launch with torchrun for several GPUs or nodes.",
-    )
-    add_data_arguments(parser)
-    parser.add_argument("--levels", type=int, default=4, help="N, stochastic levels (2..16)")
-    parser.add_argument(
-        "--stochastic-depth", type=int, help="how many bottom levels are stochastic (default: all; Table 1's study)"
-    )
-    parser.add_argument("--features", type=int, default=256, help="F, width of the deterministic path (Sec. 5: 256)")
-    parser.add_argument("--latent-size", type=int, default=256, help="latent values per level (z_0: 1 node x this)")
-    parser.add_argument("--blocks", type=int, default=1, help="graph-convolutional blocks per level and side")
-    parser.add_argument(
-        "--conditional", action="store_true", help="append the one-hot content label to z_0 (class-conditional)"
-    )
-    parser.add_argument("--epochs", type=int, default=5000, help="passes over the training windows (Sec. 5: 5000)")
-    parser.add_argument("--batch", type=int, default=800, help="windows per iteration (per process under torchrun)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--grad-clip", type=float, default=100.0, help="gradient norm clipping threshold")
-    parser.add_argument("--kl-warmup-epochs", type=float, default=200, help="epochs of linear KL warm-up")
-    parser.add_argument("--kl-start", type=float, default=0.001, help="KL weight at the start of the warm-up")
-    parser.add_argument("--checkpoint-every", type=float, default=10, help="epochs between checkpoints")
-    parser.add_argument("--validate-every", type=float, default=10, help="epochs between validations")
-    add_run_arguments(parser, compile_default=False)
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    check_output(args)
-    if args.epochs < 1:
-        raise InputError(f"--epochs must be >= 1, got {args.epochs}")
-    with process_group(args.device) as topology:
-        selection = Selection(args, "windows")
-        data = selection.data
-        if len(selection.train) < args.batch:
-            raise InputError(
-                f"{args.data}: {len(selection.train)} training windows, fewer than one batch of {args.batch}"
+    Args:
+        data: the windows folder (or the preprocessing output folder holding it).
+        out: the checkpoint; its log goes to OUT.csv.
+        config: architecture and schedule (default: HGVAETraining()).
+        selection: the rows trained and validated on (default: DataSelection()).
+        device, resume, overwrite, export: as in training.drmm.train_drmm.
+    Returns:
+        the last validation figures (val_elbo, nats per window; val_mse_cm2).
+    Raises:
+        InputError: bad data or settings, `out` exists (without resume or overwrite), or a resume
+            with other settings.
+    """
+    config, selection, out = config or HGVAETraining(), selection or DataSelection(), Path(out)
+    check_output(out, resume, overwrite)
+    with process_group(device) as topology:
+        rows = Selection(data, "windows", selection)
+        dataset = rows.data
+        if len(rows.train) < config.batch:
+            raise InputError(f"{data}: {len(rows.train)} training windows, fewer than one batch of {config.batch}")
+        names = sorted({str(c) for c in dataset.content[rows.train] if c is not None}) if config.conditional else []
+        layout = dataset.layout
+        try:
+            model_config = HGVAEConfig(
+                joints=layout.joints,
+                frames=layout.frames,
+                levels=config.levels,
+                features=config.features,
+                latent_size=config.latent_size,
+                blocks=config.blocks,
+                classes=len(names),
+                stochastic_depth=config.stochastic_depth,
             )
-        names = sorted({str(c) for c in data.content[selection.train] if c is not None}) if args.conditional else []
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        per_epoch = math.ceil(len(rows.train) / (config.batch * topology.world_size))
+        metadata = rows.metadata(labels=tuple(names), epochs=config.epochs)
 
-        def rows(indices: np.ndarray) -> tuple[Tensor, Tensor]:
-            windows = torch.from_numpy(data.features[indices]).to(topology.device)
-            if args.conditional:
-                labels = label_indices(data.content[indices], names, str(args.data))
+        def tensors(indices: np.ndarray) -> tuple[Tensor, Tensor]:
+            windows = torch.from_numpy(dataset.features[indices]).to(topology.device)
+            if config.conditional:
+                labels = metadata.label_indices(dataset.content[indices], str(data))
             else:
                 labels = np.full(len(indices), NO_LABEL, dtype=np.int64)
             return windows, torch.from_numpy(labels).to(topology.device)
 
-        layout = data.layout
-        try:
-            config = HGVAEConfig(
-                joints=layout.joints,
-                frames=layout.frames,
-                levels=args.levels,
-                features=args.features,
-                latent_size=args.latent_size,
-                blocks=args.blocks,
-                classes=len(names),
-                stochastic_depth=args.stochastic_depth,
-            )
-        except ValueError as err:
-            raise InputError(str(err)) from None
-        per_epoch = math.ceil(len(selection.train) / (args.batch * topology.world_size))
-        every = lambda epochs: max(1, round(epochs * per_epoch))  # noqa: E731
-        train_config = TrainConfig(
-            iterations=args.epochs * per_epoch,
-            batch=args.batch,
-            lr=args.lr,
-            seed=args.seed,
-            checkpoint_every=every(args.checkpoint_every),
-            validate_every=every(args.validate_every),
-            log_every=min(50, per_epoch),
-            compile=args.compile,
-            grad_clip=args.grad_clip,
-        )
-        torch.manual_seed(args.seed)  # the initial weights follow --seed, not what ran before
+        torch.manual_seed(config.seed)  # the initial weights follow the seed, not what ran before
         recipe = HGVAERecipe(
-            HGVAE(config),
-            KLWarmup(round(args.kl_warmup_epochs * per_epoch), args.kl_start),
-            rows(selection.train),
-            rows(selection.val) if len(selection.val) else None,
-            selection.extra(args.data) | {"labels": names, "epochs": args.epochs, "iterations_per_epoch": per_epoch},
-            settings=selection.settings() | {"conditional": args.conditional},
+            HGVAE(model_config),
+            KLWarmup(round(config.kl_warmup_epochs * per_epoch), config.kl_start),
+            tensors(rows.train),
+            tensors(rows.val) if len(rows.val) else None,
+            metadata,
+            settings=selection.settings() | {"conditional": config.conditional},
         )
         summary = (
-            f"HG-VAE {config.levels} levels (nodes {config.level_nodes}, stochastic depth "
-            f"{sum(config.stochastic)}), F={config.features} ({recipe.model.parameter_count:,} parameters) "
-            f"on {len(selection.train):,} windows, {args.epochs} epochs of {per_epoch} iterations, batch {args.batch}"
+            f"HG-VAE {model_config.levels} levels (nodes {model_config.level_nodes}, stochastic depth "
+            f"{sum(model_config.stochastic)}), F={model_config.features} ({recipe.model.parameter_count:,} parameters) "
+            f"on {len(rows.train):,} windows, {config.epochs} epochs of {per_epoch} iterations, batch {config.batch}"
             + (f", classes: {', '.join(names)}" if names else "")
         )
-        train_and_report(recipe, train_config, args, topology, summary)
-        return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_guarded(run, build_parser().parse_args(argv), "interrupted before training started")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return train(
+            recipe, config.schedule(per_epoch), out, topology, summary, resume, Path(export) if export else None
+        )

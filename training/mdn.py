@@ -1,4 +1,4 @@
-"""Training a mixture density network on Parquet segments and `motion train mdn`.
+"""Training a mixture density network on Parquet segments, and `train_mdn()`.
 
 The loss is the negative log-likelihood of the next poses given the context and goals, nats
 per segment; Adam, the learning rate held for two thirds of the run and then annealed
@@ -8,26 +8,19 @@ forward goal hidden (see motion.models.mdn), so the network serves both playback
 
 from __future__ import annotations
 
-import argparse
-import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from motion.cli import run_guarded
+from motion.checkpoint import ModelMetadata
 from motion.errors import InputError
 from motion.layout import SegmentLayout
-from motion.models.mdn import MDN, MDNConfig, mdn_inputs
+from motion.models.mdn import MDN, MDNConfig, mdn_input_size, mdn_inputs, mdn_output_size
+from training.data import DataSelection, Selection
 from training.distributed import process_group
-from training.options import (
-    Selection,
-    add_data_arguments,
-    add_iteration_arguments,
-    add_run_arguments,
-    check_output,
-    train_and_report,
-)
-from training.trainer import TrainConfig
+from training.trainer import TrainConfig, check_output, train
 
 HOLD = 2 / 3  # of the run at the full learning rate, before the linear anneal
 
@@ -40,16 +33,17 @@ class MDNRecipe:
     validation_names = ("val_nll", "val_nll_no_forward")
 
     def __init__(
-        self, model: MDN, layout: SegmentLayout, iterations: int, train_data: Tensor, val_data: Tensor | None,
-        extra: dict, settings: dict | None = None,
+        self, model: MDN, layout: SegmentLayout, iterations: int, train_data: Tensor, val_data: Tensor | None = None,
+        metadata: ModelMetadata | None = None, settings: dict | None = None,
     ) -> None:  # fmt: skip
         """
         Args:
             train_data, val_data: (rows, D) segment vectors.
-            extra: checkpoint entries (layout, skeleton, fps, data).
+            metadata: what the model describes (skeleton, layout, rate, data).
+            settings: recipe settings a resumed run must share (the data selection).
         """
         self.model, self.layout, self.iterations = model, layout, iterations
-        self.train_data, self.val_data, self.extra = train_data, val_data, extra
+        self.train_data, self.val_data, self.metadata = train_data, val_data, metadata
         self.settings = settings or {}
 
     def initialize(self) -> None:
@@ -88,79 +82,74 @@ class MDNRecipe:
         self.model.train(was_training)
         return figures
 
-    def checkpoint_extra(self) -> dict:
-        return self.extra
+
+@dataclass(frozen=True)
+class MDNTraining:
+    """What an MDN training run sets (motion.models.mdn.MDNConfig, and the schedule).
+
+    Attributes:
+        components, hidden, layers, min_scale, forward_dropout: as in MDNConfig.
+        schedule: iterations, batch, Adam's learning rate, gradient-norm clipping, seed, checkpoints.
+    """
+
+    components: int = MDNConfig.components
+    hidden: int = MDNConfig.hidden
+    layers: int = MDNConfig.layers
+    min_scale: float = MDNConfig.min_scale
+    forward_dropout: float = MDNConfig.forward_dropout
+    schedule: TrainConfig = TrainConfig(iterations=20000, lr=1e-3, grad_clip=100.0)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="motion train mdn",
-        description="Train a mixture density network (next poses given context and goals) on Parquet segments, "
-        "the conditional baseline of the DRMM. Launch with torchrun for several GPUs or nodes.",
-    )
-    add_data_arguments(parser)
-    parser.add_argument("--components", type=int, default=16, help="K, mixture components")
-    parser.add_argument("--hidden", type=int, default=1024, help="units per hidden layer")
-    parser.add_argument("--layers", type=int, default=3, help="hidden layers")
-    parser.add_argument("--min-scale", type=float, default=0.01, help="floor of each scale, in sd of its variable")
-    parser.add_argument(
-        "--forward-dropout", type=float, default=0.5, help="fraction of rows trained with the forward goal hidden"
-    )
-    add_iteration_arguments(parser, 1e-3)
-    parser.add_argument("--grad-clip", type=float, default=100.0, help="gradient norm clipping threshold")
-    add_run_arguments(parser, compile_default=False)
-    return parser
+def train_mdn(
+    data: str | Path,
+    out: str | Path,
+    config: MDNTraining | None = None,
+    selection: DataSelection | None = None,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    overwrite: bool = False,
+    export: str | Path | None = None,
+) -> dict[str, float]:
+    """Train an MDN (next poses given context and goals) on Parquet segments into the checkpoint `out`.
 
-
-def run(args: argparse.Namespace) -> int:
-    check_output(args)
-    with process_group(args.device) as topology:
-        selection = Selection(args, "segments")
-        train_rows = selection.data.features[selection.train]
-        if len(train_rows) < args.batch:
-            raise InputError(f"{args.data}: {len(train_rows)} training rows, fewer than one batch of {args.batch}")
-        layout = selection.data.layout
-        val_data = None
-        if len(selection.val):
-            val_data = torch.from_numpy(selection.data.features[selection.val]).to(topology.device)
+    Args:
+        data, out, selection, device, resume, overwrite, export: as in training.drmm.train_drmm.
+        config: architecture and schedule (default: MDNTraining()).
+    Returns:
+        the last validation figures (val_nll and val_nll_no_forward, nats per segment).
+    """
+    config, selection, out = config or MDNTraining(), selection or DataSelection(), Path(out)
+    check_output(out, resume, overwrite)
+    with process_group(device) as topology:
+        rows = Selection(data, "segments", selection)
+        train_rows = rows.data.features[rows.train]
+        if len(train_rows) < config.schedule.batch:
+            raise InputError(
+                f"{data}: {len(train_rows)} training rows, fewer than one batch of {config.schedule.batch}"
+            )
+        layout = rows.data.layout
+        val_data = torch.from_numpy(rows.data.features[rows.val]).to(topology.device) if len(rows.val) else None
         try:
-            config = MDNConfig(
-                inputs=layout.context.stop + 5,
-                outputs=layout.next_poses.stop - layout.next_poses.start,
-                components=args.components,
-                hidden=args.hidden,
-                layers=args.layers,
-                min_scale=args.min_scale,
-                forward_dropout=args.forward_dropout,
+            model_config = MDNConfig(
+                inputs=mdn_input_size(layout),
+                outputs=mdn_output_size(layout),
+                components=config.components,
+                hidden=config.hidden,
+                layers=config.layers,
+                min_scale=config.min_scale,
+                forward_dropout=config.forward_dropout,
             )
         except ValueError as err:
             raise InputError(str(err)) from None
-        train_config = TrainConfig(
-            iterations=args.iterations,
-            batch=args.batch,
-            lr=args.lr,
-            seed=args.seed,
-            checkpoint_every=args.checkpoint_every,
-            validate_every=args.validate_every,
-            compile=args.compile,
-            grad_clip=args.grad_clip,
-        )
-        torch.manual_seed(args.seed)  # the initial weights follow --seed, not what ran before
+        torch.manual_seed(config.schedule.seed)  # the initial weights follow the seed, not what ran before
         recipe = MDNRecipe(
-            MDN(config), layout, args.iterations, torch.from_numpy(train_rows).to(topology.device), val_data,
-            selection.extra(args.data), settings=selection.settings(),
+            MDN(model_config), layout, config.schedule.iterations, torch.from_numpy(train_rows).to(topology.device),
+            val_data, rows.metadata(), settings=selection.settings(),
         )  # fmt: skip
         summary = (
-            f"MDN K={config.components}, {config.layers}x{config.hidden} ({recipe.model.parameter_count:,} parameters) "
-            f"on {len(train_rows):,} segments, {args.iterations:,} iterations, batch {args.batch}"
+            f"MDN K={model_config.components}, {model_config.layers}x{model_config.hidden} "
+            f"({recipe.model.parameter_count:,} parameters) on {len(train_rows):,} segments, "
+            f"{config.schedule.iterations:,} iterations, batch {config.schedule.batch}"
         )
-        train_and_report(recipe, train_config, args, topology, summary)
-        return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_guarded(run, build_parser().parse_args(argv), "interrupted before training started")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return train(recipe, config.schedule, out, topology, summary, resume, Path(export) if export else None)

@@ -5,11 +5,14 @@ per iteration), validation and data-dependent initialisation. The trainer does t
 - a tqdm bar with loss, log-likelihood, learning rate and stage, and a CSV log beside the
   checkpoint (`CKPT` -> `CKPT.csv`) with every metric every `log_every` iterations;
 - validation every `validate_every` iterations and at the end;
-- checkpoints (model config and weights, optimiser, RNG states, iteration, recipe extras such
-  as the segment layout) every `checkpoint_every` iterations, at the end, and on Ctrl-C or
-  SIGTERM, written atomically; `resume=True` continues from one with the same batches and
-  random draws;
+- checkpoints (model config and weights, optimiser, RNG states, iteration, and the model's
+  metadata: skeleton, layout, rate, labels, recipe) every `checkpoint_every` iterations, at the
+  end, and on Ctrl-C or SIGTERM, written atomically; `resume=True` continues from one with the
+  same batches and random draws;
 - DistributedDataParallel across the processes of a `torchrun` launch.
+
+`train()` runs a recipe the way every `motion train MODEL` does: refusing to clobber a checkpoint,
+logging what is trained, optionally exporting the model to ship.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from motion.checkpoint import load_checkpoint, save_checkpoint
+from motion.checkpoint import ModelMetadata, export_checkpoint, load_checkpoint, save_checkpoint
 from motion.errors import InputError
 from training.distributed import Topology, any_rank
 
@@ -53,11 +56,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("iterations", "batch", "checkpoint_every", "validate_every", "log_every"):
             if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
-            raise InputError(f"--lr must be > 0, got {self.lr}")
+            raise InputError(f"lr: must be > 0, got {self.lr}")
         if self.grad_clip is not None and self.grad_clip <= 0:
-            raise InputError(f"--grad-clip must be > 0, got {self.grad_clip}")
+            raise InputError(f"grad_clip: must be > 0, got {self.grad_clip}")
 
 
 class Recipe(Protocol):
@@ -67,6 +70,7 @@ class Recipe(Protocol):
     model: nn.Module
     train_data: Tensor | tuple[Tensor, ...]  # (rows, ...) on the training device, or several sharing rows
     settings: dict  # recipe options a resumed run must share (e.g. the DRMM's alpha and data selection)
+    metadata: ModelMetadata | None  # what the model will describe (skeleton, layout, ...); None for bare data
     metric_names: tuple[str, ...]  # keys of `loss`'s metrics, in log order
     validation_names: tuple[str, ...]  # keys of `validate`'s result
 
@@ -75,7 +79,6 @@ class Recipe(Protocol):
     def lr_factor(self, iteration: int) -> float: ...
     def loss(self, module: nn.Module, batch, iteration: int) -> tuple[Tensor, dict[str, Tensor]]: ...
     def validate(self) -> dict[str, float]: ...
-    def checkpoint_extra(self) -> dict: ...
 
 
 class Interrupted(KeyboardInterrupt):
@@ -117,18 +120,25 @@ class Trainer:
 
     # State ---------------------------------------------------------------------------------
 
+    def metadata(self) -> ModelMetadata | None:
+        """The model's metadata as of now: the recipe's, with this run's settings and progress."""
+        if self.recipe.metadata is None:
+            return None
+        return replace(
+            self.recipe.metadata, recipe=self.recipe.settings, training=asdict(self.config), iteration=self.iteration
+        )
+
     def state(self) -> dict:
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        metadata = self.metadata()
+        progress = {"train": asdict(self.config), "recipe": self.recipe.settings, "iteration": self.iteration}
         return {
             "kind": self.recipe.kind,
             "config": self.model.config.to_dict(),
             "model": self.model.state_dict(),
-            "train": asdict(self.config),
-            "recipe": self.recipe.settings,
-            "iteration": self.iteration,
             "optimizer": self.optimizer.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "cuda": cuda, "batches": self.batches.get_state()},
-        } | self.recipe.checkpoint_extra()
+        } | (progress if metadata is None else metadata.entries())
 
     def save(self) -> None:
         if self.topology.is_main:
@@ -215,6 +225,7 @@ class Trainer:
                 if last or self.iteration % config.checkpoint_every == 0:
                     self.save()
         bar.close()
+        self.model.metadata = self.metadata()
         return latest_validation
 
     def next_batch(self) -> Tensor | tuple[Tensor, ...]:
@@ -249,3 +260,40 @@ class Trainer:
 
 def _format(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
+
+
+def check_output(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber a checkpoint without `overwrite`, or to resume a missing one."""
+    if out.exists() and not (resume or overwrite):
+        raise InputError(f"{out} exists; pass --resume to continue it or --overwrite to replace it")
+    if resume and not out.exists():
+        raise InputError(f"{out}: nothing to resume")
+
+
+def train(
+    recipe: Recipe,
+    config: TrainConfig,
+    out: Path,
+    topology: Topology,
+    summary: str,
+    resume: bool = False,
+    export: Path | None = None,
+) -> dict[str, float]:
+    """Train a recipe into `out` (resuming it with `resume`), logging `summary` first and the outcome after.
+
+    Args:
+        export: also write the model without its training state here when done (to ship it).
+    Returns:
+        the last validation figures.
+    """
+    if topology.is_main:
+        processes = f" x {topology.world_size} processes" if topology.distributed else ""
+        log.info("%s, %s%s", summary, topology.device, processes)
+    validation = Trainer(recipe, config, out, topology).run(resume=resume)
+    if topology.is_main:
+        figures = ", ".join(f"{k} {v:.2f}" for k, v in validation.items())
+        log.info("wrote %s%s", out, f" ({figures})" if figures else "")
+        if export:
+            size = export_checkpoint(out, export)
+            log.info("exported %s (%.1f MiB)", export, size / 2**20)
+    return validation

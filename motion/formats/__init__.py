@@ -1,11 +1,11 @@
 """File formats: readers to canonical clips (metres, Z-up) and writers, with format detection.
 
-Readers: BVH, LaForge/Unity CSV, joint-position CSV, each also inside zip archives.
+Readers: BVH, LaForge/Unity CSV, joint-position CSV, each also inside zip archives. Writers: joint CSV
+and LaForge CSV, each also filling the gaps of the file a clip was read from, every other cell kept.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,8 +13,9 @@ from pathlib import Path
 from motion.clip import Clip
 from motion.errors import InputError
 from motion.formats.bvh import read_bvh
-from motion.formats.joint_csv import read_joint_csv, write_joint_csv
-from motion.formats.laforge_csv import read_laforge_csv, write_laforge_csv
+from motion.formats.joint_csv import fill_joint_csv, read_joint_csv, write_joint_csv
+from motion.formats.laforge_csv import fill_laforge_csv, read_laforge_csv, write_laforge_csv
+from motion.formats.masks import read_mask
 from motion.formats.sources import Source, list_sources
 
 FORMATS = ("bvh", "laforge", "joints")
@@ -35,19 +36,6 @@ class ReadOptions:
     fps: float | None = None
     up: str | None = None
     units: str | None = None
-
-
-def add_read_arguments(parser: argparse.ArgumentParser) -> None:
-    """--format, --fps, --up and --units of a command that reads motion files (see ReadOptions)."""
-    parser.add_argument("--format", choices=FORMATS, help="force the input format (default: detect)")
-    parser.add_argument("--fps", type=float, help="frame rate of inputs that carry none")
-    parser.add_argument("--up", choices=("y", "z"), help="up axis of the inputs")
-    parser.add_argument("--units", choices=("m", "cm", "mm"), help="units of the inputs")
-
-
-def read_options(args: argparse.Namespace) -> ReadOptions:
-    """The ReadOptions of arguments added by add_read_arguments."""
-    return ReadOptions(args.format, args.fps, args.up, args.units)
 
 
 def detect_format(name: str, head: bytes) -> str:
@@ -94,14 +82,15 @@ def read_clips(paths: str | Path | Iterable[str | Path], options: ReadOptions = 
 
 
 __all__ = [
-    "add_read_arguments",
-    "read_options",
     "FORMATS",
     "ReadOptions",
     "Source",
     "detect_format",
+    "fill_joint_csv",
+    "fill_laforge_csv",
     "list_sources",
     "read_clips",
+    "read_mask",
     "read_source",
     "write_joint_csv",
     "write_laforge_csv",

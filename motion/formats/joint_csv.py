@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from motion.atomic import atomic_path
 from motion.clip import Clip
 from motion.conventions import UNIT_SCALE
 from motion.errors import InputError
-from motion.geometry import y_up_to_z_up
+from motion.geometry import y_up_to_z_up, z_up_to_y_up
 from motion.skeleton import Skeleton, detect_preset, load_preset
 
 AXES = ("x", "y", "z")
@@ -120,7 +121,7 @@ def _skeleton(joints: list[str]) -> Skeleton:
     return Skeleton("csv", tuple(joints), tuple([-1] * len(joints)))
 
 
-def write_joint_csv(clip: Clip, path: str) -> None:
+def write_joint_csv(clip: Clip, path: str | Path) -> None:
     """Write a clip as joint-position CSV: `time` in seconds, then `<joint>_x,_y,_z` in metres, Z-up.
 
     Values are written with 9 significant digits, enough for float32 to read back bit for bit;
@@ -136,3 +137,34 @@ def write_joint_csv(clip: Clip, path: str) -> None:
     frame.insert(0, TIME_COLUMN, time)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.9g", na_rep="", lineterminator="\n")
+
+
+def fill_joint_csv(
+    text: str, clip: Clip, positions: np.ndarray, filled: np.ndarray, path: str | Path, up: str = "z", units: str = "m"
+) -> None:
+    """Write a joint CSV with some of its cells filled in; every other cell keeps its text.
+
+    Args:
+        text: the whole file `clip` was read from.
+        clip: the clip read from it (its skeleton names the columns).
+        positions: (frames, joints, 3) float32 metres, Z-up, on clip.skeleton.
+        filled: (frames, joints, 3) bool, the entries of `positions` to write (typically the empty cells).
+        path: output file; written atomically.
+        up, units: the file's own up axis and units, as it was read with.
+    """
+    lines = text.splitlines()
+    header = [title.strip() for title in lines[0].split(",")]
+    column = {title: i for i, title in enumerate(header)}
+    values = torch.from_numpy(np.ascontiguousarray(positions, dtype=np.float32))
+    values = (z_up_to_y_up(values) if up == "y" else values).numpy() / np.float32(UNIT_SCALE[units])
+    frame = 0
+    for number in range(1, len(lines)):
+        if not lines[number].strip():
+            continue
+        cells = lines[number].split(",")
+        for joint, axis in zip(*np.nonzero(filled[frame]), strict=True):
+            cells[column[f"{clip.skeleton.joints[joint]}_{AXES[axis]}"]] = f"{values[frame, joint, axis]:.9g}"
+        lines[number] = ",".join(cells)
+        frame += 1
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from motion.skeleton import load_preset
 
 SKELETON = "laforge20"
 NUMBERS_PER_JOINT = 6  # world position x, y, z (Unity axes), then Euler rotation in degrees (unused)
+UNITY_AXES = [0, 2, 1]  # Unity's (x, y, z) as Z-up (x, y, z) and back: swapping y and z is its own inverse
 _CELL = re.compile(r"^\s*\(([^()]*)\)\s*\(([^()]*)\)\s*$")
 _SEPARATORS = bytes.maketrans(b"();,", b"    ")
 
@@ -52,7 +54,7 @@ def read_laforge_csv(text: str, where: str, stem: str, fps: float | None = None,
         row = int(np.flatnonzero(~np.isin(is_first, (0.0, 1.0)))[0]) + 1
         raise InputError(f"{where}:{row}: column 1 (is_first) is {is_first[row - 1]:g}; expected 0 or 1")
     unity = values[:, 1:].reshape(-1, len(skeleton), NUMBERS_PER_JOINT)[..., :3]
-    positions = unity[..., [0, 2, 1]] * np.float32(UNIT_SCALE[units])
+    positions = unity[..., UNITY_AXES] * np.float32(UNIT_SCALE[units])
 
     starts = np.flatnonzero(is_first == 1).tolist()
     if not starts or starts[0] != 0:
@@ -94,7 +96,7 @@ def _is_number_triple(group: str) -> bool:
     return len(parts) == 3
 
 
-def write_laforge_csv(clips: list[Clip], path: str) -> None:
+def write_laforge_csv(clips: list[Clip], path: str | Path) -> None:
     """Write clips as one LaForge/Unity CSV, takes back to back (rotations written as zeros).
 
     Args:
@@ -105,9 +107,40 @@ def write_laforge_csv(clips: list[Clip], path: str) -> None:
     for clip in clips:
         if clip.skeleton.joints != load_preset(SKELETON).joints:
             raise InputError(f"{clip.source}: LaForge CSV needs the {SKELETON} skeleton, not {clip.skeleton.name}")
-        unity = clip.positions[..., [0, 2, 1]]
+        unity = clip.positions[..., UNITY_AXES]
         for frame in range(clip.frames):
             cells = ";".join(f"({x:.9g}, {y:.9g}, {z:.9g})(0, 0, 0)" for x, y, z in unity[frame].tolist())
             rows.append(f"{int(frame == 0)};{cells};")
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(rows) + "\n")
+
+
+def fill_laforge_csv(text: str, positions: np.ndarray, filled: np.ndarray, path: str | Path, units: str = "m") -> None:
+    """Write a LaForge CSV with some of its positions filled in (Unity axes); every other number keeps its text.
+
+    Args:
+        text: the whole file.
+        positions: (frames, 20, 3) float32 metres, Z-up: every take's frames, in file order.
+        filled: (frames, 20, 3) bool, the entries of `positions` to write.
+        path: output file; written atomically.
+        units: the file's units, as it was read with.
+    """
+    unity = positions[..., UNITY_AXES] / np.float32(UNIT_SCALE[units])
+    lines = text.splitlines()
+    frame = 0
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if filled[frame].any():
+            cells = line.split(";")
+            for joint in np.flatnonzero(filled[frame].any(-1)):
+                cell = cells[1 + joint]
+                match = _CELL.match(cell)
+                numbers = match.group(1).split(",")
+                for axis in np.flatnonzero(filled[frame, joint]):
+                    numbers[axis] = (" " if axis else "") + f"{unity[frame, joint, axis]:.9g}"
+                cells[1 + joint] = cell[: match.start(1)] + ",".join(numbers) + cell[match.end(1) :]
+            lines[number] = ";".join(cells)
+        frame += 1
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")

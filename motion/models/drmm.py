@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from motion.checkpoint import load_model, save_model
+from motion.checkpoint import ModelMetadata, restore_model, save_model
 from motion.models.conditions import Condition, ConditionTensors
 
 log = logging.getLogger(__name__)
@@ -235,6 +235,7 @@ class DRMM(nn.Module):
     def __init__(self, config: DRMMConfig) -> None:
         super().__init__()
         self.config = config
+        self.metadata: ModelMetadata | None = None  # what it models; set by load() and by training
         L, K, D = config.layers, config.components, config.dim
         self.means = nn.ParameterList([nn.Parameter(torch.zeros(K, D)) for _ in range(L)])
         self.log_sigma = nn.Parameter(torch.zeros(L))
@@ -568,15 +569,20 @@ class DRMM(nn.Module):
 
     # Checkpoints ---------------------------------------------------------------------------
 
-    def save(self, path: str | Path, extra: dict | None = None) -> None:
-        """Write config and weights (plus `extra`, e.g. the segment layout) to a checkpoint."""
-        save_model(path, "drmm", self, extra)
+    def save(self, path: str | Path) -> None:
+        """Write config, weights and `metadata` (when set) to a checkpoint."""
+        save_model(path, "drmm", self)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> tuple[DRMM, dict]:
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> DRMM:
         """Rebuild a model from a checkpoint (weights_only loading).
 
         Returns:
-            the model in eval mode on `device`, and the checkpoint dict.
+            the model in eval mode on `device`, with `metadata` from the checkpoint.
         """
-        return load_model(path, "drmm", lambda config: cls(DRMMConfig.from_dict(config)), device)
+        return restore_model(path, {"drmm": cls.from_config}, device)
+
+    @classmethod
+    def from_config(cls, config: dict) -> DRMM:
+        """An untrained model of the config a checkpoint stores (a dict)."""
+        return cls(DRMMConfig.from_dict(config))

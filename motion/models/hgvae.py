@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from motion.checkpoint import load_model, save_model
+from motion.checkpoint import ModelMetadata, restore_model, save_model
 from motion.dct import dct, idct
 from motion.gaps import interpolate_gaps
 
@@ -272,6 +272,7 @@ class HGVAE(nn.Module):
     def __init__(self, config: HGVAEConfig) -> None:
         super().__init__()
         self.config = config
+        self.metadata: ModelMetadata | None = None  # what it models; set by load() and by training
         nodes, frames, features = config.nodes, config.frames, config.features
         sizes = config.level_nodes
         self.register_buffer("data_mean", torch.zeros(frames, nodes))
@@ -491,15 +492,20 @@ class HGVAE(nn.Module):
 
     # Files --------------------------------------------------------------------------------------
 
-    def save(self, path: str | Path, extra: dict | None = None) -> None:
-        """Write config and weights (plus `extra`, e.g. the window layout and labels) to a checkpoint."""
-        save_model(path, "hgvae", self, extra)
+    def save(self, path: str | Path) -> None:
+        """Write config, weights and `metadata` (when set) to a checkpoint."""
+        save_model(path, "hgvae", self)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> tuple[HGVAE, dict]:
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> HGVAE:
         """Rebuild a model from a checkpoint (weights_only loading).
 
         Returns:
-            the model in eval mode on `device`, and the checkpoint dict.
+            the model in eval mode on `device`, with `metadata` from the checkpoint.
         """
-        return load_model(path, "hgvae", lambda config: cls(HGVAEConfig.from_dict(config)), device)
+        return restore_model(path, {"hgvae": cls.from_config}, device)
+
+    @classmethod
+    def from_config(cls, config: dict) -> HGVAE:
+        """An untrained model of the config a checkpoint stores (a dict)."""
+        return cls(HGVAEConfig.from_dict(config))

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from motion.checkpoint import load_model, save_model
+from motion.checkpoint import ModelMetadata, restore_model, save_model
 from motion.layout import SegmentLayout
 
 LOG_2PI = math.log(2 * math.pi)
@@ -69,19 +69,29 @@ def mdn_inputs(segments: Tensor, layout: SegmentLayout, forward_known: Tensor | 
         segments: (N, D) segment vectors (the next poses are not read).
         forward_known: (N,) bool or one bool; where False, the forward goal is zeroed and flagged unknown.
     Returns:
-        (N, context + 5) inputs.
+        (N, mdn_input_size(layout)) inputs.
     """
     known = torch.as_tensor(forward_known, dtype=segments.dtype, device=segments.device).expand(len(segments))
-    root, forward = layout.goal_root_position.start, layout.goal_forward.start
     return torch.cat(
         [
             segments[:, layout.context],
-            segments[:, root : root + 2],
-            segments[:, forward : forward + 2] * known[:, None],
+            segments[:, layout.goal_root_xy],
+            segments[:, layout.goal_forward_xy] * known[:, None],
             known[:, None],
         ],
         1,
     )
+
+
+def mdn_input_size(layout: SegmentLayout) -> int:
+    """Width of mdn_inputs: the context, goal root x, y, goal forward x, y and the forward-known flag."""
+    parts = (layout.context, layout.goal_root_xy, layout.goal_forward_xy)
+    return sum(part.stop - part.start for part in parts) + 1
+
+
+def mdn_output_size(layout: SegmentLayout) -> int:
+    """Width of what the MDN samples: the next poses."""
+    return layout.next_poses.stop - layout.next_poses.start
 
 
 class MDN(nn.Module):
@@ -90,6 +100,7 @@ class MDN(nn.Module):
     def __init__(self, config: MDNConfig) -> None:
         super().__init__()
         self.config = config
+        self.metadata: ModelMetadata | None = None  # what it models; set by load() and by training
         K, D = config.components, config.outputs
         self.register_buffer("input_mean", torch.zeros(config.inputs))
         self.register_buffer("input_std", torch.ones(config.inputs))
@@ -172,11 +183,20 @@ class MDN(nn.Module):
         log_likelihood = self.log_prob(repeated, samples.reshape(N * count, D)).reshape(N, count)
         return samples, log_likelihood
 
-    def save(self, path: str | Path, extra: dict | None = None) -> None:
-        """Write config and weights (plus `extra`: layout, skeleton, fps) to a checkpoint."""
-        save_model(path, "mdn", self, extra)
+    def save(self, path: str | Path) -> None:
+        """Write config, weights and `metadata` (when set) to a checkpoint."""
+        save_model(path, "mdn", self)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> tuple[MDN, dict]:
-        """Rebuild a model from a checkpoint (weights_only loading)."""
-        return load_model(path, "mdn", lambda config: cls(MDNConfig.from_dict(config)), device)
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> MDN:
+        """Rebuild a model from a checkpoint (weights_only loading).
+
+        Returns:
+            the model in eval mode on `device`, with `metadata` from the checkpoint.
+        """
+        return restore_model(path, {"mdn": cls.from_config}, device)
+
+    @classmethod
+    def from_config(cls, config: dict) -> MDN:
+        """An untrained model of the config a checkpoint stores (a dict)."""
+        return cls(MDNConfig.from_dict(config))

@@ -3,20 +3,28 @@
 import imageio.v2 as imageio
 import numpy as np
 
-from evaluation.demo import CLIP, MODELS, main
+from cli.demo import main
+from evaluation.demo import CLIP
+from motion.assets import MODELS
 from motion.checkpoint import load_checkpoint
 from motion.formats import read_clips
+from motion.models import load_model
 from motion.skeleton import resolve_joint_map
 
 
-def test_the_shipped_models_are_small_and_hold_no_training_state():
+def test_the_shipped_models_are_small_hold_no_training_state_and_describe_their_data():
     for name, kind in (("drmm.pt", "drmm"), ("hgvae.pt", "hgvae")):
         path = MODELS / name
         assert path.stat().st_size < 25 * 2**20
         payload = load_checkpoint(path, kind=kind)
         assert "optimizer" not in payload and "rng" not in payload
-        assert {"layout", "skeleton", "fps", "iteration", "recipe"} <= payload.keys()
-    assert load_checkpoint(MODELS / "hgvae.pt")["labels"], "the shipped HG-VAE is content-conditional"
+        metadata = load_model(path).metadata
+        assert metadata.skeleton.name == "laforge20" and metadata.iteration == payload["iteration"] > 0
+    drmm, hgvae = load_model(MODELS / "drmm.pt").metadata, load_model(MODELS / "hgvae.pt").metadata
+    assert (drmm.fps, drmm.layout.size, drmm.labels) == (30.0, 487, ())
+    assert drmm.contents == ("walk", "walk-turn-left", "walk-turn-right", "run")
+    assert (hgvae.fps, hgvae.layout.size, hgvae.contents, hgvae.epochs) == (25.0, 3000, (), 16)
+    assert len(hgvae.labels) == 10 and hgvae.label_index("walk") == 4  # the content-conditional classes
 
 
 def test_the_demo_renders_a_take_and_fills_the_gaps_it_made(tmp_path, capsys):

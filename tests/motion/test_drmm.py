@@ -40,7 +40,7 @@ def train_toy(data: torch.Tensor, layers: int, components: int, iterations: int,
     """Train with the real trainer and curriculum at the paper's 2-D learning rate."""
     torch.manual_seed(0)
     model = DRMM(DRMMConfig(dim=2, layers=layers, components=components))
-    recipe = DRMMRecipe(model, Curriculum(iterations), data, None, {})
+    recipe = DRMMRecipe(model, Curriculum(iterations), data)
     config = TrainConfig(iterations=iterations, lr=LR_2D, checkpoint_every=iterations, validate_every=iterations)
     Trainer(recipe, config, path, Topology(torch.device("cpu"))).run()
     return model.eval()
@@ -133,7 +133,8 @@ def test_marginal_likelihood_of_one_variable(roll):
 def test_save_load_gives_identical_samples(roll, tmp_path):
     model, _ = roll
     model.save(tmp_path / "roll.pt")
-    loaded, _ = DRMM.load(tmp_path / "roll.pt")
+    loaded = DRMM.load(tmp_path / "roll.pt")
+    assert loaded.metadata is None  # a model of bare vectors describes no skeleton or layout
     first = model.sample(64, Condition(values=[0.2, float("nan")]), generator=torch.Generator().manual_seed(3))
     second = loaded.sample(64, Condition(values=[0.2, float("nan")]), generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(first.samples, second.samples, rtol=0, atol=0)

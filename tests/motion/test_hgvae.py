@@ -7,7 +7,10 @@ import pytest
 import torch
 from torch.distributions import Normal
 
+from motion.checkpoint import ModelMetadata
+from motion.layout import WindowLayout
 from motion.models.hgvae import HGVAE, GraphConvBlock, GraphConvLayer, HGVAEConfig, gaussian_kl
+from motion.skeleton import load_preset
 
 
 def test_layer_maps_nodes_and_features():
@@ -102,9 +105,11 @@ def test_checkpoint_round_trip_gives_the_same_model(tmp_path):
     model = tiny_model(classes=3)
     windows = torch.randn(6, 10, 4, 3)
     model.set_statistics(windows)
-    model.save(tmp_path / "hgvae.pt", {"labels": ["a", "b", "c"]})
-    loaded, payload = HGVAE.load(tmp_path / "hgvae.pt")
-    assert payload["labels"] == ["a", "b", "c"] and loaded.config == model.config
+    model.metadata = ModelMetadata(load_preset("laforge20"), WindowLayout(joints=4, frames=10), 25.0, ("a", "b", "c"))
+    model.save(tmp_path / "hgvae.pt")
+    loaded = HGVAE.load(tmp_path / "hgvae.pt")
+    assert loaded.metadata == model.metadata and loaded.config == model.config
+    assert loaded.metadata.label_index("c") == 2
     labels = torch.tensor([0, 1, 2, 0, 1, 2])
     torch.testing.assert_close(loaded.elbo(windows, labels), model.eval().elbo(windows, labels))
     first = loaded.generate(3, label=1, generator=torch.Generator().manual_seed(0))

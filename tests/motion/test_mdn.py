@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
-from motion.models.mdn import MDN, MDNConfig, mdn_inputs
-from playback.cli import generate_main
-from training.mdn import main as train
+from cli.generate import main as generate_main
+from cli.train import main as train
+from motion.layout import SegmentLayout
+from motion.models.mdn import MDN, MDNConfig, mdn_input_size, mdn_inputs
 
 
 def tiny(outputs: int = 1) -> MDN:
@@ -41,10 +42,20 @@ def test_samples_follow_the_mixture_and_a_low_temperature_narrows_them():
         model.sample(inputs, temperature=0)
 
 
+def test_the_inputs_are_the_context_the_goal_on_the_ground_and_the_forward_flag():
+    layout = SegmentLayout()
+    segments = torch.arange(2 * layout.size, dtype=torch.float32).reshape(2, -1)
+    inputs = mdn_inputs(segments, layout, torch.tensor([True, False]))
+    assert inputs.shape == (2, mdn_input_size(layout)) == (2, 180 + 5)
+    assert torch.equal(inputs[:, :180], segments[:, :180])
+    assert inputs[0, 180:].tolist() == [480, 481, 483, 484, 1]  # goal root x, y; forward x, y; known
+    assert inputs[1, 180:].tolist() == [487 + 480, 487 + 481, 0, 0, 0]  # the forward goal hidden
+
+
 @pytest.fixture(scope="module")
 def mdn_path(segments, tmp_path_factory):
     path = tmp_path_factory.mktemp("mdn") / "mdn.pt"
-    args = ["--data", str(segments), "--out", str(path), "--iterations", "600", "--hidden", "128"]
+    args = ["mdn", "--data", str(segments), "--out", str(path), "--iterations", "600", "--hidden", "128"]
     assert train([*args, "--components", "4", "--batch", "128", "--validate-every", "600", "--val-size", "512"]) == 0
     return path
 
@@ -52,7 +63,7 @@ def mdn_path(segments, tmp_path_factory):
 def test_training_on_real_segments_learns_the_next_poses(mdn_path, segments):
     from motion.dataset import load_dataset
 
-    model, payload = MDN.load(mdn_path)
+    model = MDN.load(mdn_path)
     data = load_dataset(segments, kind="segments")
     layout = data.layout
     val = torch.from_numpy(data.features[data.split == "val"][:512])
@@ -64,7 +75,7 @@ def test_training_on_real_segments_learns_the_next_poses(mdn_path, segments):
     assert nll < baseline - 500, (nll, baseline)  # the context tells it much about the next poses
     log = (mdn_path.parent / "mdn.pt.csv").read_text().splitlines()
     assert log[0].split(",")[4:7] == ["nll", "val_nll", "val_nll_no_forward"]
-    assert payload["kind"] == "mdn" and payload["layout"]["joints"] == layout.joints
+    assert model.metadata.layout == layout and model.metadata.recipe["train_splits"] == ["train"]
 
 
 def test_playback_with_the_mdn_and_its_limits(mdn_path, tmp_path, capsys):

@@ -33,16 +33,18 @@ def test_unsafe_member_names_are_refused(tmp_path, member):
 
 
 def test_folders_are_searched_recursively_and_missing_paths_named(tmp_path):
-    names = sorted(s.stem for s in list_sources([SAMPLE_CLIPS]))
-    assert names == sorted(
-        [
-            "dataset-2_run_normal_033",
-            "dataset-2_walk-turn-left_normal_027",
-            "dataset-2_walk_normal_011",
-            "dataset-2_wave-right-hand_normal_005",
-            "walk_run_two_takes",
-        ]
-    )
+    """The shipped clips: four BVH files and a LaForge CSV in subfolders, and a zip of 60 clips."""
+    sources = list_sources([SAMPLE_CLIPS])
+    files = sorted(s.stem for s in sources if s.member is None)
+    assert files == [
+        "dataset-2_run_normal_033",
+        "dataset-2_walk-turn-left_normal_027",
+        "dataset-2_walk_normal_011",
+        "dataset-2_wave-right-hand_normal_005",
+        "walk_run_two_takes",
+    ]
+    members = [s for s in sources if s.member is not None]
+    assert len(members) == 60 and {s.path.name for s in members} == {"bandai-locomotion.zip"}
     with pytest.raises(InputError, match="nope: no such file or folder"):
         list_sources([tmp_path / "nope"])
 

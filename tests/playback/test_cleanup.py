@@ -7,7 +7,9 @@ from motion.formats import read_clips
 from playback.contacts import FootLock, legs, two_bone_ik
 from playback.metrics import motion_metrics
 from playback.seams import decaying_offset, inertialize
-from tests.playback.test_playback import WALK
+from tests.conftest import BANDAI_SAMPLES
+
+WALK = BANDAI_SAMPLES / "data" / "dataset-2_walk_normal_011.bvh"
 
 
 def test_the_decaying_offset_starts_at_the_jump_and_ends_at_rest():

@@ -8,36 +8,65 @@ import numpy as np
 import pytest
 import torch
 
+from cli.generate import main as generate_main
+from cli.render import main as render_main
+from motion.assets import DRMM_MODEL
+from motion.dataset import load_dataset
+from motion.encoding import encode_segments
 from motion.formats import read_clips
-from motion.layout import SegmentLayout
+from motion.geometry import from_local_frame
 from motion.models import DRMM
-from motion.skeleton import Skeleton, load_preset, preset_roles
-from playback.cli import generate_main, render_main
+from motion.skeleton import load_preset, preset_joint_map
 from playback.flags import FlagCourse, parse_flags
 from playback.goals import clip_along_direction, clip_box
 from playback.loop import Playback, PlaybackConfig, bone_lengths, fit_bone_lengths
-from playback.metrics import motion_metrics
+from playback.metrics import motion_metrics, steering_metrics
 from playback.render import CHARACTER_COLOURS, RenderConfig, Renderer
-from tests.conftest import SAMPLE_CLIPS
-from training.drmm import main as train
+from preprocessing import PreprocessConfig, preprocess
+from tests.conftest import BANDAI_SAMPLES
+from training import DataSelection, DRMMTraining, TrainConfig, train_drmm
 
-WALK = SAMPLE_CLIPS / "bandai" / "data" / "dataset-2_walk_normal_011.bvh"
+WALK = BANDAI_SAMPLES / "data" / "dataset-2_walk_normal_011.bvh"
 
 
 @pytest.fixture(scope="module")
 def model_path(segments, tmp_path_factory):
     """A 2-layer, 64-component DRMM trained for 1000 iterations on real locomotion (~5 s)."""
     path = tmp_path_factory.mktemp("drmm") / "drmm.pt"
-    args = ["--data", str(segments), "--out", str(path), "--iterations", "1000", "--layers", "2"]
-    assert train([*args, "--components", "64", "--batch", "128", "--no-compile", "--val-size", "0"]) == 0
+    schedule = TrainConfig(iterations=1000, batch=128, compile=False)
+    train_drmm(segments, path, DRMMTraining(layers=2, components=64, schedule=schedule), DataSelection(val_size=0))
     return path
 
 
 def playback(model_path, config=PlaybackConfig(), seed=0):
-    model, payload = DRMM.load(model_path)
-    skeleton = Skeleton.from_dict(payload["skeleton"])
-    layout = SegmentLayout.from_dict(payload["layout"])
-    return Playback(model, layout, skeleton, preset_roles(skeleton.name), payload["fps"], config, seed)
+    return Playback(DRMM.load(model_path), config, seed)
+
+
+def walk_on_laforge20() -> np.ndarray:
+    return read_clips(WALK)[0].remap(preset_joint_map("bandai22", "laforge20")).positions
+
+
+def test_playback_encodes_the_history_exactly_as_preprocessing_encodes_the_segment(tmp_path):
+    """A real clip through both paths: its preprocessed rows, and Playback's encoding of the same frames."""
+    player = Playback(DRMM.load(DRMM_MODEL), PlaybackConfig(fit_bones=False))
+    layout, roles = player.layout, player.roles
+    summary = preprocess([WALK], tmp_path, PreprocessConfig(kinds=("segments",)), workers=1, progress=False)
+    data = load_dataset(summary.datasets["segments"])
+    positions = walk_on_laforge20()
+    assert len(data) == len(positions) - layout.window_frames + 1
+    for start in (0, 57, len(data) - 1):
+        row = data.features[list(data.start).index(start)]
+        history = torch.from_numpy(positions[start : start + player.history_frames])
+        context, origin, facing = player.context(history)
+        np.testing.assert_array_equal(context.numpy(), row[layout.context])  # value for value
+        # A flag where the root goes on average over the goal frames is the row's goal root position...
+        flag = positions[start + layout.goal_frames[0] : start + layout.goal_frames[1], roles["root"], :2].mean(0)
+        np.testing.assert_allclose(player.goal_position(flag, origin, facing), row[layout.goal_root_xy], atol=1e-5)
+        # ...and the row's next poses, taken back to the world as playback takes samples, are the clip's.
+        local = torch.from_numpy(row[layout.next_poses]).reshape(1, -1, 3)
+        world = from_local_frame(local, origin[None], facing[None]).reshape(layout.next_pose_count, -1, 3)
+        frames = slice(start + layout.next_frames[0], start + layout.next_frames[1])
+        np.testing.assert_allclose(world.numpy(), positions[frames], atol=1e-5)
 
 
 def test_the_loop_appends_five_frames_per_decision_and_is_deterministic_with_a_seed(model_path):
@@ -111,6 +140,30 @@ def test_motion_metrics_of_a_real_pose_held_and_slid():
     assert real["bone_length_cv_percent"] < 0.1 and real["foot_skating_m_s"] < 0.3
 
 
+def test_steering_metrics_of_a_real_pose_carried_to_a_flag():
+    """A real pose, turned to face +x, slid 3 m along x in 3 s toward a flag 3 m ahead: it comes
+    within the 1 m reach at 2 m, at frame 60, facing the flag exactly; turned to face +y, it is 90° off."""
+    from motion.encoding import character_frame
+    from motion.geometry import to_local_frame
+    from motion.skeleton import preset_roles
+
+    roles = preset_roles("laforge20")
+    pose = torch.from_numpy(walk_on_laforge20()[0])
+    origin, facing = character_frame(pose, roles)
+    pose = to_local_frame(pose[None], origin[None], facing[None])[0].numpy()
+    path = np.stack([np.linspace(0, 3, 91)[:90], np.zeros(90), np.zeros(90)], 1).astype(np.float32)
+    take = pose[None] + path[:, None]
+    flags = np.tile([3.0, 0.0], (90, 1))
+    figures = steering_metrics(take, flags, [60], 30.0, roles)
+    assert figures["flags_per_minute"] == pytest.approx(20.0)  # one flag in 3 s
+    assert figures["mean_seconds_to_flag"] == pytest.approx(2.0)
+    assert figures["facing_error_deg"] == pytest.approx(0.0, abs=1e-3)
+    sideways = pose @ np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 1]], np.float32)  # turned 90° to the left
+    figures = steering_metrics(sideways[None] + path[:, None], flags, [60], 30.0, roles)
+    assert figures["facing_error_deg"] == pytest.approx(90.0, abs=1e-3)
+    assert np.isnan(steering_metrics(take, flags, [], 30.0, roles)["mean_seconds_to_flag"])
+
+
 def test_fitting_bones_restores_their_lengths_and_keeps_their_directions():
     skeleton = load_preset("laforge20")
     pose = torch.from_numpy(read_clips([WALK])[0].positions[:2, :20].copy())  # any 20 points will do
@@ -171,11 +224,17 @@ def test_the_ceiling_bounds_the_head_of_every_next_pose_and_the_goal_head_height
     context, _, _ = player.context(player.bootstrap())
     assert player.condition(context).box_max is None
     condition = player.condition(context, ceiling=1.25)
+    box_max, box_weight = condition.box_max.numpy(), condition.box_weight.numpy()
+    bounded = np.flatnonzero(np.isfinite(box_max))
+    assert (box_max[bounded] == 1.25).all() and (box_weight[bounded] == 7.0).all()
+    # The bounded variables of a real segment are the head's heights in its next frames and their
+    # mean over the goal frames (normalising keeps heights).
     layout, head = player.layout, player.roles["head"]
-    bounded = [layout.next_pose(pose).start + 3 * head + 2 for pose in range(5)] + [layout.goal_head_height.start]
-    box_max = condition.box_max.numpy()
-    assert sorted(np.flatnonzero(np.isfinite(box_max))) == sorted(bounded)
-    assert (box_max[bounded] == 1.25).all() and (condition.box_weight.numpy()[bounded] == 7.0).all()
+    positions = walk_on_laforge20()
+    features, starts = encode_segments(positions, layout, player.roles)
+    row, start = features[60], starts[60]
+    heights = positions[start + 10 : start + 15, head, 2].tolist() + [positions[start + 10 : start + 40, head, 2].mean()]
+    np.testing.assert_allclose(row[bounded], heights, atol=1e-5)
 
 
 def test_bad_input_is_one_line_and_exit_2(model_path, tmp_path, capsys):

@@ -5,17 +5,20 @@ import shutil
 import numpy as np
 import pytest
 
+from cli.preprocess import main
 from motion.dataset import load_dataset
 from motion.formats import list_sources
-from preprocessing.batch import main
-from preprocessing.splits import assign_splits
-from tests.conftest import DATA, SAMPLE_CLIPS
+from motion.splits import assign_splits
+from preprocessing import PreprocessConfig, preprocess
+from tests.conftest import BANDAI_SAMPLES, DATA, SAMPLE_CLIPS
 
 
 @pytest.fixture
 def inputs(tmp_path):
+    """The shipped single clips: four Bandai BVH files and a two-take LaForge CSV."""
     folder = tmp_path / "in"
-    shutil.copytree(SAMPLE_CLIPS, folder)
+    shutil.copytree(BANDAI_SAMPLES, folder / "bandai")
+    shutil.copytree(SAMPLE_CLIPS / "laforge", folder / "laforge")
     return folder
 
 
@@ -136,3 +139,14 @@ def test_every_part_on_disk_is_recorded_after_a_strict_stop(small_bandai_zip, tm
     recorded = {entry["part"] for entry in json.loads((out / "manifest.json").read_text())["inputs"].values()}
     on_disk = {path.name for kind in ("segments", "windows") for path in (out / kind).glob("*")}
     assert on_disk <= recorded
+
+
+def test_the_python_api_gives_the_commands_datasets_and_summary(inputs, tmp_path, capsys):
+    summary = preprocess([inputs], tmp_path / "api", PreprocessConfig(kinds=("segments",)), workers=1, progress=False)
+    assert (summary.processed, summary.skipped, summary.failures, summary.clips, summary.frames) == (5, 0, (), 6, 930)
+    data = load_dataset(summary.datasets["segments"])
+    assert sum(summary.rows["segments"].values()) == len(data)
+    assert summary.rows["segments"]["test"] == int((data.split == "test").sum()) > 0
+    code, stdout, _ = run(capsys, inputs, "--out", tmp_path / "cli", "--kind", "segments", "--workers", "1")
+    assert code == 0 and stdout.startswith(summary.report())
+    np.testing.assert_array_equal(load_dataset(tmp_path / "cli" / "segments").features, data.features)

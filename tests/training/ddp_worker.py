@@ -20,7 +20,7 @@ def main() -> None:
         data = torch.randn(4096, 6, generator=torch.Generator().manual_seed(0)).cumsum(1)
         config = TrainConfig(iterations=30, batch=64, checkpoint_every=1000, validate_every=1000)
         model = DRMM(DRMMConfig(dim=6, layers=3, components=8))
-        recipe = DRMMRecipe(model, Curriculum(config.iterations), data, None, {})
+        recipe = DRMMRecipe(model, Curriculum(config.iterations), data)
         Trainer(recipe, config, out / "ddp.pt", topology).run()
         torch.save(model.state_dict(), out / f"rank{topology.rank}.pt")
 

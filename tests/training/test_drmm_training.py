@@ -7,15 +7,19 @@ import numpy as np
 import pytest
 import torch
 
+from cli.train import main as train_main
 from motion.dataset import load_dataset
-from motion.layout import SegmentLayout
 from motion.models import DRMM, Condition, DRMMConfig
+from training import DataSelection, DRMMTraining, TrainConfig, train_drmm
 from training.distributed import Topology
 from training.drmm import Curriculum, DRMMRecipe
-from training.drmm import main as train
-from training.trainer import Interrupted, TrainConfig, Trainer
+from training.trainer import Interrupted, Trainer
 
 SMALL = ["--layers", "2", "--components", "32", "--batch", "128", "--no-compile"]
+
+
+def train(arguments):
+    return train_main(["drmm", *arguments])
 
 
 def read_log(path):
@@ -30,8 +34,8 @@ def test_training_improves_validation_and_conditioned_samples_follow_the_context
     validation = [float(row["val_ll"]) for row in read_log(tmp_path / "drmm.pt.csv") if row["val_ll"]]
     assert len(validation) == 6 and validation[-1] > validation[0] + 30, validation
 
-    model, payload = DRMM.load(checkpoint)
-    layout = SegmentLayout.from_dict(payload["layout"])
+    model = DRMM.load(checkpoint)
+    layout = model.metadata.layout
     test = load_dataset(segments, split="test").features
     target = torch.from_numpy(test[len(test) // 2])
     weights = torch.zeros(layout.size)
@@ -72,7 +76,7 @@ def test_resume_after_an_interrupt_matches_an_uninterrupted_run(segments, tmp_pa
 
     def recipe(cls=DRMMRecipe, **kwargs):
         model = DRMM(DRMMConfig(dim=data.shape[1], layers=2, components=16))
-        return cls(model, Curriculum(config.iterations), data, None, {}, **kwargs)
+        return cls(model, Curriculum(config.iterations), data, **kwargs)
 
     straight = recipe()
     Trainer(straight, config, tmp_path / "straight.pt", topology).run()
@@ -93,7 +97,8 @@ def test_resume_after_an_interrupt_matches_an_uninterrupted_run(segments, tmp_pa
     np.testing.assert_allclose(
         [float(row["loss"]) for row in resumed_log], [float(row["loss"]) for row in straight_log], rtol=0.05
     )
-    assert DRMM.load(tmp_path / "resumed.pt")[1]["iteration"] == config.iterations
+    assert DRMM.load(tmp_path / "resumed.pt").metadata is None  # bare vectors: no skeleton or layout
+    assert torch.load(tmp_path / "resumed.pt", weights_only=True)["iteration"] == config.iterations
 
 
 def test_cli_refuses_to_overwrite_and_reports_bad_data(segments, tmp_path, capsys):
@@ -117,12 +122,31 @@ def test_export_writes_the_model_without_its_training_state(segments, tmp_path):
     checkpoint, shipped = tmp_path / "drmm.pt", tmp_path / "models" / "drmm.pt"
     arguments = ["--data", str(segments), "--out", str(checkpoint), "--iterations", "20", *SMALL]
     assert train([*arguments, "--val-size", "0", "--export", str(shipped)]) == 0
-    trained, payload = DRMM.load(checkpoint)
-    exported, shipped_payload = DRMM.load(shipped)
+    trained, exported = DRMM.load(checkpoint), DRMM.load(shipped)
+    payload, shipped_payload = (torch.load(path, weights_only=True) for path in (checkpoint, shipped))
     assert "optimizer" in payload and "optimizer" not in shipped_payload and "rng" not in shipped_payload
-    assert {k: v for k, v in payload.items() if k not in ("model", "optimizer", "rng")} == {
-        k: v for k, v in shipped_payload.items() if k != "model"
-    }
+    assert exported.metadata == trained.metadata and exported.metadata.iteration == 20
     for name, tensor in trained.state_dict().items():
         assert torch.equal(tensor, exported.state_dict()[name])
     assert shipped.stat().st_size < checkpoint.stat().st_size / 2
+
+
+def test_seeded_training_repeats_exactly_and_the_model_describes_its_data(segments, tmp_path):
+    """The margins of the tests on small trained models hold because their runs are seeded: the same
+    seed gives the same weights, bit for bit."""
+    schedule = TrainConfig(iterations=30, batch=64, checkpoint_every=30, validate_every=30, compile=False)
+    config = DRMMTraining(layers=2, components=16, schedule=schedule)
+    selection = DataSelection(contents=("walk", "run"), val_size=64)
+    first = train_drmm(segments, tmp_path / "a.pt", config, selection, device="cpu")
+    again = train_drmm(segments, tmp_path / "b.pt", config, selection, device="cpu")
+    assert first == again and set(first) == {"val_ll"}
+    a, b = DRMM.load(tmp_path / "a.pt"), DRMM.load(tmp_path / "b.pt")
+    for name, tensor in a.state_dict().items():
+        assert torch.equal(tensor, b.state_dict()[name]), name
+    data = load_dataset(segments)
+    metadata = a.metadata
+    assert metadata.layout == data.layout and metadata.skeleton == data.skeleton and metadata.fps == 30.0
+    assert metadata.contents == ("walk", "run") and metadata.iteration == 30
+    rows = int(np.isin(data.content[data.split == "train"], ["walk", "run"]).sum())
+    assert metadata.data["rows"] == rows
+    assert metadata.recipe["regularization"] == config.regularization

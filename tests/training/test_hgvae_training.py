@@ -8,29 +8,24 @@ import numpy as np
 import pytest
 import torch
 
+from cli.impute import main as impute
+from cli.train import main as train_main
 from motion.dataset import load_dataset
+from motion.errors import InputError
 from motion.formats import read_clips, write_joint_csv
-from motion.impute import main as impute
-from motion.models.hgvae import HGVAE
-from preprocessing.batch import main as preprocess
-from training.hgvae import main as train
+from motion.impute import impute_clip
+from motion.models import HGVAE
 
 SMALL = ["--levels", "3", "--features", "32", "--latent-size", "64", "--batch", "64"]
 
 
 @pytest.fixture(scope="module")
-def windows(locomotion_bandai_zip, tmp_path_factory):
-    out = tmp_path_factory.mktemp("windows")
-    assert preprocess([str(locomotion_bandai_zip), "--kind", "windows", "--out", str(out)]) == 0
-    return out / "windows"
-
-
-@pytest.fixture(scope="module")
 def conditional(windows, tmp_path_factory):
-    """A class-conditional model trained on walk, run and the turns for 40 epochs (~30 s)."""
+    """A class-conditional model trained on walk, run and the turns for 40 epochs (~30 s), with `motion train hgvae`."""
     checkpoint = tmp_path_factory.mktemp("hgvae") / "hgvae.pt"
-    args = ["--data", str(windows), "--out", str(checkpoint), "--epochs", "40", "--kl-warmup-epochs", "10", *SMALL]
-    assert train([*args, "--lr", "3e-3", "--conditional", "--validate-every", "8", "--val-size", "256"]) == 0
+    args = ["hgvae", "--data", str(windows), "--out", str(checkpoint), "--epochs", "40", "--kl-warmup-epochs", "10"]
+    arguments = [*args, *SMALL, "--lr", "3e-3", "--conditional", "--validate-every", "8", "--val-size", "256"]
+    assert train_main(arguments) == 0
     return checkpoint
 
 
@@ -48,8 +43,8 @@ def test_training_raises_the_validation_elbo(conditional):
 
 
 def test_class_conditional_samples_differ_by_class_and_the_label_matches_the_data(conditional, windows):
-    model, payload = HGVAE.load(conditional)
-    names = payload["labels"]
+    model = HGVAE.load(conditional)
+    names = list(model.metadata.labels)
     assert names == ["run", "walk", "walk-turn-left", "walk-turn-right"]
 
     def samples(label):  # the same noise for every class, so only the label differs
@@ -73,10 +68,10 @@ def test_class_conditional_samples_differ_by_class_and_the_label_matches_the_dat
 
 
 def test_imputation_keeps_observed_values_and_beats_mean_imputation_on_real_windows(conditional, windows):
-    model, payload = HGVAE.load(conditional)
+    model = HGVAE.load(conditional)
     test = load_dataset(windows, split="test")
     x = torch.from_numpy(test.features).reshape(-1, *model.window_shape)[:200]
-    labels = torch.tensor([payload["labels"].index(c) for c in test.content[:200]])
+    labels = torch.from_numpy(model.metadata.label_indices(test.content[:200], "test windows"))
     missing = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)) < 0.1
     occluded = torch.where(missing, torch.nan, x)
     mean = model.data_mean.reshape(model.window_shape).expand_as(x)
@@ -130,3 +125,21 @@ def test_motion_impute_reports_bad_input_in_one_line(conditional, locomotion_ban
     assert not (tmp_path / "o.csv").exists()
     assert impute([str(path), "--model", str(path), "--out", str(tmp_path / "o.csv")]) == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_impute_clip_takes_the_clips_own_label_and_the_model_knows_its_labels(conditional, locomotion_bandai_zip):
+    model = HGVAE.load(conditional)
+    clip = next(c for c in read_clips(locomotion_bandai_zip) if c.labels.get("content") == "run")
+    positions = clip.positions.copy()
+    positions[20:45, clip.skeleton.index("Foot_R")] = np.nan
+    gappy = replace(clip, positions=positions)
+    own = impute_clip(model, gappy)  # the missing entries are the NaNs; the label is the clip's "run"
+    named = impute_clip(model, gappy, label="run")
+    np.testing.assert_array_equal(own.positions, named.positions)
+    assert own.filled.sum() == 25 * 3 and not np.isnan(own.positions[:, clip.skeleton.index("Foot_R")]).any()
+    other = impute_clip(model, gappy, label="walk").positions
+    assert not np.array_equal(other, own.positions)  # the label conditions the fill
+    with pytest.raises(InputError, match="label 'swim': the model knows run, walk, walk-turn-left, walk-turn-right"):
+        impute_clip(model, gappy, label="swim")
+    with pytest.raises(InputError, match="class-conditional; give its content label"):
+        impute_clip(model, replace(gappy, labels={}))
