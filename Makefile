@@ -25,7 +25,7 @@ test: setup
 # The package as a user gets it: a wheel built from the tree, installed into a fresh venv, running a
 # short `motion demo` from an empty folder (the models and clips must come from the wheel).
 wheel-check:
-	rm -rf build/wheel-check && mkdir -p build/wheel-check/empty
+	rm -rf build/wheel-check build/lib && mkdir -p build/wheel-check/empty  # build/lib: setuptools keeps stale modules there
 	$(PYTHON) -m pip wheel -q --no-deps -w build/wheel-check/dist .
 	@size=$$(du -m build/wheel-check/dist/*.whl | cut -f1); echo "wheel: $$size MB"; \
 		test $$size -lt $(WHEEL_LIMIT_MB) || { echo "the wheel is $$size MB, over $(WHEEL_LIMIT_MB) MB" >&2; exit 1; }

@@ -14,6 +14,7 @@ Prints medians and the machine. Usage: python benchmarks/drmm.py [--iterations 2
 from __future__ import annotations
 
 import argparse
+import logging
 import resource
 import statistics
 import sys
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality-only", action="store_true", help="skip the speed measurements")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # what each training run trains
     device = torch.device(args.device)
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             # As the reference measured it: trained on everything but the test split.
             schedule = replace(DRMMTraining().schedule, iterations=args.iterations)
             selection = DataSelection(train_splits=("train", "val"), val_size=0)
-            train_drmm(segments, checkpoint, DRMMTraining(schedule=schedule), selection, device=args.device, overwrite=True)
+            train_drmm(
+                segments, checkpoint, DRMMTraining(schedule=schedule), selection, device=args.device, overwrite=True
+            )
             print(f"trained {args.iterations:,} iterations in {time.perf_counter() - started:.0f} s")
         model = DRMM.load(checkpoint, device)
         layout, metadata = model.metadata.layout, model.metadata

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 import tempfile
@@ -117,6 +118,7 @@ def main() -> None:
         "--throughput-only", action="store_true", help="only the speed figures (to hgvae-throughput.json)"
     )
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # what each training run trains
     print(machine())
     device = torch.device(args.device)
 

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         f"    {take.flags_reached} flags reached ({figures['flags_per_minute']:.0f}/min), facing error "
         f"{figures['facing_error_deg']:.1f}°, foot skating {figures['foot_skating_m_s']:.3f} m/s, "
         f"bone-length CV {figures['bone_length_cv_percent']:.2f} %, jerk {figures['jerk_m_s3']:.0f} m/s³, "
-        f"{take.decision_ms:.0f} ms per decision"
+        f"{figures['decision_ms']:.0f} ms per decision"
     )
 
     print(f"2/2 imputing gaps made in {args.clip.name} with {args.hgvae}", flush=True)

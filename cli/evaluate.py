@@ -7,8 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from cli.common import add_debug_argument, make, parser, run_guarded, split_list
 from evaluation.evaluate import PARTS, EvaluationConfig, evaluate
 from motion.assets import DRMM_MODEL, HGVAE_MODEL
@@ -53,9 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--hgvae-depth-epochs", type=int, default=DEFAULTS.hgvae_depth_epochs, help="training epochs per HG-VAE depth"
     )
-    command.add_argument(
-        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device (default: a GPU if any)"
-    )
+    command.add_argument("--device", default=DEFAULTS.device, help="torch device (a GPU when there is one)")
     add_debug_argument(command)
     return command
 

@@ -15,11 +15,9 @@ from motion.atomic import write_bytes_atomic
 from motion.clip import Clip
 from motion.errors import InputError
 from motion.formats import read_clips, write_joint_csv, write_laforge_csv
-from motion.models import MDN, load_model
 from playback.flags import parse_flags
 from playback.goals import CLIPPING_MODES
-from playback.loop import Playback, PlaybackConfig
-from playback.metrics import motion_metrics, steering_metrics
+from playback.loop import DRMM_CLIPPING, Playback, PlaybackConfig
 
 DEFAULTS = PlaybackConfig()
 
@@ -67,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--clipping", choices=CLIPPING_MODES,
         help=f"goal clipping: direction (distance along the direction to the flag), box (App. C), none "
-        f"(default: {DEFAULTS.clipping} for a DRMM, none, its only mode, for an MDN)",
+        f"(default: {DRMM_CLIPPING} for a DRMM, none, its only mode, for an MDN)",
     )  # fmt: skip
     command.add_argument(
         "--blend-seams", action=argparse.BooleanOptionalAction, default=DEFAULTS.blend_seams,
@@ -97,18 +95,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--seconds must be > 0")
     if not args.no_video:
         render_config(args)  # bad video options fail before the take is generated
-    model = load_model(args.model, args.device, kinds=("drmm", "mdn"))
     config = PlaybackConfig(
-        facing=args.facing, clipping=args.clipping or ("none" if isinstance(model, MDN) else DEFAULTS.clipping),
-        blend_seams=args.blend_seams, fit_bones=args.fit_bones, lock_feet=args.lock_feet,
-        max_head_height=parse_ceiling(args.max_head_height), ceiling_weight=args.ceiling_weight,
+        facing=args.facing, clipping=args.clipping, blend_seams=args.blend_seams, fit_bones=args.fit_bones,
+        lock_feet=args.lock_feet, max_head_height=parse_ceiling(args.max_head_height),
+        ceiling_weight=args.ceiling_weight,
     )  # fmt: skip
     flags = parse_flags(args.flags) if args.flags else None
     with torch.no_grad():
-        try:
-            playback = Playback(model, config, args.seed)
-        except ValueError as err:  # a setting this model cannot take
-            raise InputError(f"{args.model}: {err}") from None
+        playback = Playback.from_checkpoint(args.model, config, args.seed, args.device)
         start = None
         if args.start_from:
             clips = read_clips([args.start_from])
@@ -116,11 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"{args.start_from}: no clip")
             start = playback.start_frames(clips[0])
         take = playback.run(args.seconds, flags, start, progress=True)
-    skeleton = playback.skeleton
-    figures = steering_metrics(take.positions, take.flags, take.reached, take.fps, playback.roles)
-    figures |= motion_metrics(take.positions, take.fps, skeleton)
-    figures["decision_ms"] = take.seconds_generating / max(len(take.decisions), 1) * 1000
-    figures["real_time_factor"] = len(take.positions) / take.fps / max(take.seconds_generating, 1e-9)
+    skeleton, figures = playback.skeleton, playback.figures(take)
 
     clip = Clip(take.positions, skeleton, take.fps, str(args.model), args.out.stem)
     if args.positions:

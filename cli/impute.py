@@ -1,27 +1,14 @@
-"""`motion impute`: fill occluded joint positions in a clip with a trained HG-VAE (motion.impute.impute_clip),
+"""`motion impute`: fill occluded joint positions in a clip with a trained HG-VAE (motion.impute.impute_file),
 written in the input's own format with every observed value kept."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from cli.common import add_debug_argument, add_read_arguments, parser, read_options, run_guarded
-from motion.errors import InputError
-from motion.formats import (
-    detect_format,
-    fill_joint_csv,
-    fill_laforge_csv,
-    list_sources,
-    read_mask,
-    read_source,
-    write_joint_csv,
-)
-from motion.impute import impute_clip
+from motion.impute import impute_file
 from motion.models import HGVAE
 from motion.models.hgvae import MAP_LR
 
@@ -59,43 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.steps < 0 or args.lr <= 0:
-        raise InputError("--steps must be >= 0 and --lr > 0")
-    if args.out.resolve() == args.input.resolve():
-        raise InputError(f"{args.out}: would overwrite the input; choose another --out")
-    options = read_options(args)
-    sources = list_sources([args.input])
-    if len(sources) != 1:
-        raise InputError(f"{args.input}: holds {len(sources)} motion files; give one")
-    source = sources[0]
-    kind = options.format or detect_format(source.name, source.read()[:4096])
-    if kind == "bvh" and args.out.suffix.lower() != ".csv":
-        raise InputError(f"{args.out}: BVH stores rotations; write the imputed positions to a .csv (joint CSV)")
-    clips = read_source(source, options)
     model = HGVAE.load(args.model, device=args.device)
-    frames = sum(clip.frames for clip in clips)
-    skeleton = clips[0].skeleton
-    mask = read_mask(args.mask, frames, skeleton) if args.mask else np.zeros((frames, len(skeleton), 3), bool)
-
-    results = []
-    first = 0
-    for clip in clips:
-        missing = np.isnan(clip.positions) | mask[first : first + clip.frames]
-        first += clip.frames
-        results.append(
-            impute_clip(model, clip, missing, args.label, args.steps, args.lr, args.start, joint_map=args.joint_map)
-        )
-
-    text = source.read().decode("utf-8")
-    if kind == "joints":
-        fill_joint_csv(text, clips[0], results[0].positions, results[0].filled, args.out, options.up or "z",
-                       options.units or "m")  # fmt: skip
-    elif kind == "laforge":
-        positions = np.concatenate([r.positions for r in results])
-        fill_laforge_csv(text, positions, np.concatenate([r.filled for r in results]), args.out, options.units or "m")
-    else:
-        write_joint_csv(replace(clips[0], positions=results[0].positions), args.out)
-
+    results = impute_file(
+        model, args.input, args.out, args.mask, read_options(args), args.label, args.steps, args.lr, args.start,
+        args.joint_map,
+    )  # fmt: skip
     filled = sum(int(r.filled.sum()) for r in results)
     uncovered = sum(r.uncovered for r in results)
     windows = sum(r.windows for r in results)

@@ -12,7 +12,7 @@ import sys
 SUBCOMMANDS = {
     "demo": ("cli.demo:main", "generate a take and impute a clip with gaps with the shipped models"),
     "preprocess": ("cli.preprocess:main", "cut mocap files into Parquet segments and windows"),
-    "inspect": ("cli.inspect:main", "print frames, fps, duration, joints, height and labels of clips"),
+    "inspect": ("cli.inspect_clips:main", "print frames, fps, duration, joints, height and labels of clips"),
     "train": ("cli.train:main", "train a model (drmm, hgvae, mdn) on a preprocessed dataset"),
     "impute": ("cli.impute:main", "fill occluded joint positions in a clip with a trained HG-VAE"),
     "generate": ("cli.generate:main", "generate a take toward flags with a trained DRMM and render it"),

@@ -27,7 +27,6 @@ from motion.models import DRMM, HGVAE
 from motion.skeleton import resolve_joint_map
 from playback.flags import COURSE, parse_flags
 from playback.loop import Playback
-from playback.metrics import motion_metrics, steering_metrics
 from playback.render import RenderConfig, Renderer, write_video
 
 CLIP = CLIPS / "bandai" / "data" / "dataset-2_walk-turn-left_normal_027.bvh"
@@ -37,12 +36,10 @@ GAP_WINDOW = 50  # frames per stretch of the clip that loses one to three joints
 
 @dataclass(frozen=True)
 class DemoTake:
-    """The generated take: its figures (steering_metrics and motion_metrics), the milliseconds per
-    decision, and the video and positions written."""
+    """The generated take: its figures (Playback.figures), and the video and positions written."""
 
     figures: dict[str, float]
     flags_reached: int
-    decision_ms: float
     video: Path
     positions: Path
 
@@ -68,14 +65,12 @@ def generate_take(drmm: str | Path, out: Path, seconds: float, seed: int = 0, pr
     playback = Playback(DRMM.load(drmm), seed=seed)
     with torch.no_grad():
         take = playback.run(seconds, parse_flags(COURSE), progress=progress)
-    figures = steering_metrics(take.positions, take.flags, take.reached, take.fps, playback.roles)
-    figures |= motion_metrics(take.positions, take.fps, playback.skeleton)
+    figures = playback.figures(take)
     renderer = Renderer(playback.skeleton, RenderConfig())
     video, positions = out / "demo.mp4", out / "demo-take.csv"
     write_video(renderer.frames(take.positions, take.fps, take.flags, progress=progress), video, renderer.config.fps)
     write_joint_csv(Clip(take.positions, playback.skeleton, take.fps, str(drmm), "demo"), positions)
-    decision_ms = 1000 * take.seconds_generating / max(len(take.decisions), 1)
-    return DemoTake(figures, len(take.reached), decision_ms, video, positions)
+    return DemoTake(figures, len(take.reached), video, positions)
 
 
 def gap_mask(frames: int, joints: int, seed: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ import torch
 
 from evaluation import plots
 from evaluation.report import markdown
-from motion.assets import DRMM_MODEL, HGVAE_MODEL
+from motion.assets import ASSETS, DRMM_MODEL, HGVAE_MODEL
 from motion.atomic import write_bytes_atomic
 from motion.dataset import Dataset, load_dataset
 from motion.errors import InputError
@@ -59,7 +59,7 @@ class EvaluationConfig:
         seeds: seeds of the takes; figures are medians over them.
         windows: held-out windows occluded for imputation.
         hgvae_depth_epochs: training epochs per HG-VAE of its depth study.
-        device: torch device of the models and the study trainings.
+        device: torch device of the models and the study trainings (default: a GPU when there is one).
     """
 
     parts: tuple[str, ...] = PARTS
@@ -72,7 +72,7 @@ class EvaluationConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     windows: int = 400
     hgvae_depth_epochs: int = 3
-    device: str = "cpu"
+    device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", tuple(self.parts))
@@ -90,11 +90,13 @@ class EvaluationConfig:
 
 
 def shown(path: Path) -> str:
-    """`path` relative to the working directory when inside it: reports do not name the machine."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    """`path` relative to the working directory, or to the package for a shipped file, when inside
+    either: reports do not name the machine."""
+    path = path.resolve()
+    for base, prefix in ((Path.cwd(), ""), (ASSETS.resolve(), "motion/assets/")):
+        if path.is_relative_to(base):
+            return prefix + str(path.relative_to(base))
+    return str(path)
 
 
 def prepared(data: Path, out: Path, name: str, kind: str, model: Model) -> Dataset:

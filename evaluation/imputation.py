@@ -150,7 +150,7 @@ def imputation_figures(
                 "elbo_after": result.elbo_after.mean().item(),
             }
         figures[name] = row
-        log.info("imputation %s: %s", name, row)
+        log.debug("imputation %s: %s", name, row)
     return figures
 
 

@@ -14,7 +14,6 @@ from motion.models import DRMM, MDN
 from motion.skeleton import resolve_joint_map
 from motion.splits import split_sources
 from playback.loop import Playback, PlaybackConfig, Take
-from playback.metrics import motion_metrics, steering_metrics
 
 
 def median_figures(rows: list[dict]) -> dict:
@@ -26,30 +25,19 @@ def median_figures(rows: list[dict]) -> dict:
     return medians
 
 
-def take_figures(playback: Playback, take: Take) -> dict[str, float]:
-    """A take's steering and motion figures, its median head height (metres) and the real-time factor
-    of its generation."""
-    roles = playback.roles
-    figures = steering_metrics(take.positions, take.flags, take.reached, take.fps, roles)
-    figures |= motion_metrics(take.positions, take.fps, playback.skeleton)
-    figures["head_height_m"] = float(np.median(take.positions[playback.history_frames :, roles["head"], 2]))
-    figures["real_time_factor"] = len(take.positions) / take.fps / take.seconds_generating
-    return figures
-
-
 def takes(
     model: DRMM | MDN, config: PlaybackConfig, seeds: list[int], seconds: float, flags: np.ndarray | None
 ) -> tuple[list[dict], Take]:
     """One take per seed with a Playback of `model` (a DRMM or an MDN, as loaded).
 
     Returns:
-        each take's take_figures(), and the last take.
+        each take's Playback.figures(), and the last take.
     """
     rows = []
     for seed in seeds:
         playback = Playback(model, config, seed)
         take = playback.run(seconds, flags)
-        rows.append(take_figures(playback, take))
+        rows.append(playback.figures(take))
     return rows, take
 
 

@@ -91,11 +91,12 @@ class ModelMetadata:
             "skeleton": self.skeleton.to_dict(),
             "layout": self.layout.to_dict(),
             "fps": self.fps,
-            "labels": list(self.labels),
             "data": dict(self.data),
             "recipe": dict(self.recipe),
             "train": dict(self.training),
         }
+        if self.labels:
+            entries["labels"] = list(self.labels)
         if self.iteration is not None:
             entries["iteration"] = self.iteration
         if self.epochs is not None:
@@ -107,7 +108,7 @@ class ModelMetadata:
         """The metadata of a checkpoint dict; None for one that describes no data (a bare model)."""
         if "layout" not in payload or "skeleton" not in payload or "fps" not in payload:
             return None
-        layout_data = payload["layout"]
+        layout_data = payload["layout"]  # the two layouts' fields differ: a segment's has context blocks
         layout = (SegmentLayout if "context_blocks" in layout_data else WindowLayout).from_dict(layout_data)
         return cls(
             skeleton=Skeleton.from_dict(payload["skeleton"]),

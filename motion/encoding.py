@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from motion.conventions import UP_AXIS
 from motion.geometry import directions_to_local_frame, facing_direction, to_local_frame
-from motion.layout import SegmentLayout, WindowLayout
+from motion.layout import GROUND_AXES, SegmentLayout, WindowLayout
 
 MIN_SHOULDER_WIDTH = 0.01
 """Metres; a frame whose shoulders are closer on the ground than this gives no facing, so no segment or window."""
@@ -50,15 +51,20 @@ def character_frame(pose: Tensor, roles: dict[str, int]) -> tuple[Tensor, Tensor
     Returns:
         origin (..., 3) and unit facing (..., 3), z = 0 (zero for a vertical shoulder line).
     """
-    return pose[..., roles["root"], :], facing_direction(
-        pose[..., roles["left_shoulder"], :], pose[..., roles["right_shoulder"], :]
-    )
+    facing = facing_direction(pose[..., roles["left_shoulder"], :], pose[..., roles["right_shoulder"], :])
+    return pose[..., roles["root"], :], facing
 
 
 def has_facing(pose: Tensor, roles: dict[str, int]) -> Tensor:
     """(...) bool: the shoulders of `pose` (..., joints, 3) lie at least MIN_SHOULDER_WIDTH apart on the ground."""
-    across = pose[..., roles["left_shoulder"], :2] - pose[..., roles["right_shoulder"], :2]
+    across = pose[..., roles["left_shoulder"], :GROUND_AXES] - pose[..., roles["right_shoulder"], :GROUND_AXES]
     return across.norm(dim=-1) >= MIN_SHOULDER_WIDTH
+
+
+def _context(means: PrefixMeans, layout: SegmentLayout, starts: Tensor, origin: Tensor, facing: Tensor) -> Tensor:
+    """(segments, blocks * joints * 3) float64 context blocks in each segment's current frame."""
+    blocks = torch.stack([means.mean(starts, begin, end) for begin, end in layout.context_blocks], 1)
+    return to_local_frame(blocks.reshape(len(starts), -1, 3), origin, facing).reshape(len(starts), -1)
 
 
 def encode_context(
@@ -83,10 +89,7 @@ def encode_context(
         raise ValueError(f"clip has {positions.shape[-2]} joints; the layout expects {layout.joints}")
     pos = positions.double()  # prefix sums over long clips need the precision
     origin, facing = character_frame(pos[starts + layout.current_frame], roles)
-    means = PrefixMeans(pos)
-    blocks = torch.stack([means.mean(starts, begin, end) for begin, end in layout.context_blocks], 1)
-    local = to_local_frame(blocks.reshape(len(starts), -1, 3), origin, facing)
-    return local.reshape(len(starts), -1).float(), origin, facing
+    return _context(PrefixMeans(pos), layout, starts, origin, facing).float(), origin, facing
 
 
 def encode_segments(
@@ -94,8 +97,10 @@ def encode_segments(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every segment of a clip, normalised at its current frame: the DRMM's training rows.
 
-    Segments containing NaN, or whose current frame has no facing (shoulders on top of each
-    other), are left out.
+    The context is encode_context's; the next poses are the frames after the current one, and the
+    goals the means over the goal frames of the root position, of the facing direction (re-normalised)
+    and of the head height. Segments containing NaN, or whose current frame has no facing (shoulders
+    on top of each other), are left out.
 
     Args:
         positions: (frames, joints, 3) float32 global positions, metres, Z-up.
@@ -111,18 +116,21 @@ def encode_segments(
     if frames < layout.window_frames:
         return np.zeros((0, layout.size), np.float32), np.zeros(0, np.int64)
     starts = torch.arange(0, frames - layout.window_frames + 1, stride)
-    pos = torch.from_numpy(positions).double()
-    context, origin, facing = encode_context(pos, layout, roles, starts)
     segments = len(starts)
+    pos = torch.from_numpy(positions).double()  # prefix sums over long clips need the precision
+    _, facings = character_frame(pos, roles)  # (frames, 3)
+    current = starts + layout.current_frame
+    origin, facing = pos[current, roles["root"]], facings[current]
+    means = PrefixMeans(pos)
+    context = _context(means, layout, starts, origin, facing).float()
 
     next_poses = pos[starts[:, None] + torch.arange(*layout.next_frames)]  # (segments, next, joints, 3)
     local_next = to_local_frame(next_poses.reshape(segments, -1, 3), origin, facing)
 
     goal_begin, goal_end = layout.goal_frames
-    goal_means = PrefixMeans(pos).mean(starts, goal_begin, goal_end)  # (segments, joints, 3)
-    goal_root, head_height = goal_means[:, roles["root"]], goal_means[:, roles["head"], 2]
-    all_facing = facing_direction(pos[:, roles["left_shoulder"]], pos[:, roles["right_shoulder"]])
-    goal_forward = PrefixMeans(all_facing).mean(starts, goal_begin, goal_end)  # (segments, 3)
+    goal_means = means.mean(starts, goal_begin, goal_end)  # (segments, joints, 3)
+    goal_root, head_height = goal_means[:, roles["root"]], goal_means[:, roles["head"], UP_AXIS]
+    goal_forward = PrefixMeans(facings).mean(starts, goal_begin, goal_end)  # (segments, 3)
     local_goal = to_local_frame(goal_root[:, None], origin, facing)[:, 0]
     local_forward = directions_to_local_frame(goal_forward[:, None], facing)[:, 0]
     local_forward = local_forward / local_forward.norm(dim=-1, keepdim=True).clamp_min(1e-8)
@@ -130,7 +138,7 @@ def encode_segments(
     features = torch.cat(
         (context.double(), local_next.reshape(segments, -1), local_goal, local_forward, head_height[:, None]), 1
     ).float()
-    keep = torch.isfinite(features).all(1) & has_facing(pos[starts + layout.current_frame], roles)
+    keep = torch.isfinite(features).all(1) & has_facing(pos[current], roles)
     return features[keep].numpy(), starts[keep].numpy()
 
 

@@ -1,15 +1,16 @@
-"""Filling occluded joint positions in clips of any length with a trained HG-VAE.
+"""Filling occluded joint positions in clips of any length with a trained HG-VAE: `impute_clip`,
+and `impute_file` for a whole motion file, written back in its own format.
 
 A clip is resampled to the model's rate, cut into overlapping windows (each normalised at its
 first frame, as the training windows were: motion.encoding.normalise_windows), imputed window by
 window by MAP (HGVAE.impute) and blended back with weights that fall to zero at the window edges.
 Missing entries at the clip's own frames are read off the blended trajectories; observed entries
-are never touched. motion.formats writes the result into the clip's own file format.
+are never touched.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,16 @@ import torch
 from motion.clip import Clip, resample
 from motion.encoding import normalise_windows
 from motion.errors import InputError
+from motion.formats import (
+    ReadOptions,
+    detect_format,
+    fill_joint_csv,
+    fill_laforge_csv,
+    list_sources,
+    read_mask,
+    read_source,
+    write_joint_csv,
+)
 from motion.gaps import interpolate_gaps
 from motion.geometry import from_local_frame
 from motion.models.hgvae import HGVAE, MAP_LR
@@ -177,3 +188,68 @@ def _class_index(model: HGVAE, clip: Clip, label: str | None) -> int | None:
             f"{clip.source}: the model is class-conditional; give its content label (--label): one of {known}"
         )
     return model.metadata.label_index(name)
+
+
+def impute_file(
+    model: HGVAE,
+    path: str | Path,
+    out: str | Path,
+    mask: str | Path | None = None,
+    options: ReadOptions = ReadOptions(),
+    label: str | None = None,
+    steps: int = 10,
+    lr: float = MAP_LR,
+    start: str = "interpolate",
+    joint_map: str | Path | None = None,
+) -> list[ClipImputation]:
+    """Fill the occluded values of every clip (take) in a motion file and write the file in its own format.
+
+    Occlusions are the empty or NaN values, plus those `mask` marks. A joint or LaForge CSV is
+    written back with only its missing cells filled, every other cell keeping its text; BVH, which
+    stores rotations, is written as a joint CSV (Z-up, metres), so `out` must end in .csv then.
+
+    Args:
+        model: a trained HG-VAE (HGVAE.load).
+        path: the motion file.
+        out: the output file (not `path`); written atomically.
+        mask: an occlusion mask file (motion.formats.read_mask) in the file's joint order, over all
+            its frames; None: only the empty cells.
+        options: how to read the file (format, fps, up axis, units), as motion.formats reads it.
+        label, steps, lr, start, joint_map: as in impute_clip.
+    Returns:
+        one ClipImputation per clip of the file.
+    Raises:
+        InputError: a bad file, mask, label or output path.
+    """
+    path, out = Path(path), Path(out)
+    if steps < 0 or lr <= 0:
+        raise InputError(f"steps must be >= 0 and lr > 0, got {steps} and {lr}")
+    if out.resolve() == path.resolve():
+        raise InputError(f"{out}: would overwrite the input; choose another output")
+    sources = list_sources([path])
+    if len(sources) != 1:
+        raise InputError(f"{path}: holds {len(sources)} motion files; give one")
+    source = sources[0]
+    data = source.read()
+    kind = options.format or detect_format(source.name, data[:4096])
+    if kind == "bvh" and out.suffix.lower() != ".csv":
+        raise InputError(f"{out}: BVH stores rotations; write the imputed positions to a .csv (joint CSV)")
+    clips = read_source(source, options)
+    frames, skeleton = sum(clip.frames for clip in clips), clips[0].skeleton
+    marked = read_mask(mask, frames, skeleton) if mask is not None else np.zeros((frames, len(skeleton), 3), bool)
+    results, first = [], 0
+    for clip in clips:
+        missing = np.isnan(clip.positions) | marked[first : first + clip.frames]
+        first += clip.frames
+        results.append(impute_clip(model, clip, missing, label, steps, lr, start, joint_map=joint_map))
+
+    text = data.decode("utf-8")
+    if kind == "joints":
+        fill_joint_csv(text, clips[0], results[0].positions, results[0].filled, out, options.up or "z",
+                       options.units or "m")  # fmt: skip
+    elif kind == "laforge":
+        positions = np.concatenate([r.positions for r in results])
+        fill_laforge_csv(text, positions, np.concatenate([r.filled for r in results]), out, options.units or "m")
+    else:
+        write_joint_csv(replace(clips[0], positions=results[0].positions), out)
+    return results

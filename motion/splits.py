@@ -13,6 +13,8 @@ from motion.formats.sources import Source
 SPLIT_PERIOD = 10
 TEST_INDEX = 0
 VAL_INDEX = 5
+SPLIT_RULE = f"sorted clip names; i % {SPLIT_PERIOD} == {TEST_INDEX}: test, i % {SPLIT_PERIOD} == {VAL_INDEX}: val, else train"
+"""The rule in words, as dataset metadata records it."""
 
 
 class SplitSource(NamedTuple):

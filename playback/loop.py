@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +30,25 @@ from motion.skeleton import preset_roles, resolve_joint_map
 from playback.contacts import FootLock
 from playback.flags import FlagCourse
 from playback.goals import CLIPPING_MODES, clip_along_direction, clip_box
+from playback.metrics import motion_metrics, steering_metrics
 from playback.seams import inertialize
+
+DRMM_CLIPPING = "direction"
+"""The goal clipping a DRMM plays with unless told otherwise (README, "Generate a take toward flags")."""
 
 Goal = tuple[slice, Tensor, float]
 """Known goal variables of a decision: the layout's slice, their values and their weight m."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlaybackConfig:
     """Settings of the loop; defaults are those that steer (README, "Playback").
 
     Attributes:
         facing: condition on facing the flag (the goal forward vector); else it is left unknown.
         clipping: "direction" (clip the goal's distance along the direction to the flag),
-            "box" (App. C: each goal variable to the population mean +- clip_sd sd), or "none".
+            "box" (App. C: each goal variable to the population mean +- clip_sd sd), or "none";
+            None: the model's own, "direction" for a DRMM and "none" for an MDN (its only mode).
         clip_sd: standard deviations of the "box" clip.
         population: samples of the first pass (goals given the context).
         population_context_scale: multiplier of the context weights in the first pass; below 1
@@ -72,7 +77,7 @@ class PlaybackConfig:
     """
 
     facing: bool = True
-    clipping: str = "direction"
+    clipping: str | None = None
     clip_sd: float = 3.5
     population: int = 256
     population_context_scale: float = 1.0
@@ -92,8 +97,9 @@ class PlaybackConfig:
     arena: float = 4.0
 
     def __post_init__(self) -> None:
-        if self.clipping not in CLIPPING_MODES:
+        if self.clipping is not None and self.clipping not in CLIPPING_MODES:
             raise ValueError(f"clipping must be one of {CLIPPING_MODES}, got {self.clipping!r}")
+        object.__setattr__(self, "context_weights", tuple(self.context_weights))
 
     def ceiling(self, fraction: float) -> float | None:
         """The head ceiling at `fraction` (0..1) of the take, metres."""
@@ -142,6 +148,8 @@ class Playback:
 
     def __init__(self, model: DRMM | MDN, config: PlaybackConfig | None = None, seed: int = 0) -> None:
         config = config or PlaybackConfig()
+        if config.clipping is None:
+            config = replace(config, clipping="none" if isinstance(model, MDN) else DRMM_CLIPPING)
         metadata = model.metadata
         if metadata is None or not isinstance(metadata.layout, SegmentLayout):
             raise InputError(
@@ -259,7 +267,7 @@ class Playback:
         predicted = 2 * history[-1] - history[-2]  # where a constant velocity puts the next frame
         predicted = to_local_frame(predicted[None], origin[None], facing[None])[0].reshape(-1)
         if config.continuity_sd is not None:
-            first = nexts[:, : predicted.numel()]
+            first = nexts[:, : self.layout.pose_size]  # the first next pose
             score = score - ((first - predicted) ** 2).sum(1) / (2 * config.continuity_sd**2)
         if self._previous is not None:  # never replay the previous decision's poses
             score = torch.where((nexts - self._previous).abs().amax(1) < 1e-6, -torch.inf, score)
@@ -358,7 +366,7 @@ class Playback:
         over its frames, then the sample's next poses. (frames, J, 3), at the origin facing +x."""
         if isinstance(self.model, MDN):  # it cannot sample a context: the mean one, held
             sample = torch.zeros(self.layout.size, device=self.device)
-            sample[self.layout.context] = self.model.input_mean[: self.layout.context.stop].float()
+            sample[self.layout.context] = self.model.input_mean[self.layout.context].float()  # inputs start with it
             history = [
                 sample[self.layout.context_block(block)].reshape(1, -1, 3).expand(end - begin, -1, -1)
                 for block, (begin, end) in enumerate(self.layout.context_blocks)
@@ -427,6 +435,18 @@ class Playback:
             seconds_generating=elapsed,
             config=asdict(config),
         )
+
+    def figures(self, take: Take) -> dict[str, float]:
+        """A take's figures: steering_metrics and motion_metrics (playback.metrics), the median head
+        height over the generated frames (metres), the wall time per decision (ms) and the real-time
+        factor of generation."""
+        figures = steering_metrics(take.positions, take.flags, take.reached, take.fps, self.roles)
+        figures |= motion_metrics(take.positions, take.fps, self.skeleton)
+        figures["head_height_m"] = float(np.median(take.positions[self.history_frames :, self.roles["head"], 2]))
+        seconds = max(take.seconds_generating, 1e-9)
+        figures["decision_ms"] = 1000 * seconds / max(len(take.decisions), 1)
+        figures["real_time_factor"] = len(take.positions) / take.fps / seconds
+        return figures
 
     def _median_bone_lengths(self) -> Tensor:
         """(J,) median length of each joint's bone to its parent over unconditional samples (0 at roots)."""

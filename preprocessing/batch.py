@@ -27,8 +27,8 @@ from motion.atomic import write_bytes_atomic
 from motion.dataset import KINDS, PART_GLOB, SPLITS
 from motion.errors import InputError
 from motion.formats import Source, list_sources
-from motion.splits import split_sources
-from preprocessing.job import ChunkResult, PreprocessConfig, SourceResult, Task, process_chunk
+from motion.splits import SplitSource, split_sources
+from preprocessing.job import ChunkResult, PreprocessConfig, SourceResult, process_chunk
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def preprocess(
         KeyboardInterrupt: finished chunks are kept; a rerun resumes.
     """
     out, config = Path(out), config or PreprocessConfig()
-    workers = workers or multiprocessing.cpu_count()
+    workers = multiprocessing.cpu_count() if workers is None else workers
     if workers < 1:
         raise InputError(f"workers: must be at least 1, got {workers}")
     log.debug("config: %s", json.dumps(config.to_dict()))
@@ -172,7 +172,7 @@ class Manifest:
         manifest.inputs = inputs
         return manifest
 
-    def record(self, result: SourceResult, task: Task, part: str) -> None:
+    def record(self, result: SourceResult, task: SplitSource, part: str) -> None:
         self.inputs[task.source.name] = {
             "key": _entry_key(task.source, task.split),
             "clip": task.name,
@@ -186,7 +186,7 @@ class Manifest:
         write_bytes_atomic(self.path, json.dumps(data, indent=1).encode())
 
 
-def resume(manifest: Manifest, tasks: list[Task]) -> list[Task]:
+def resume(manifest: Manifest, tasks: list[SplitSource]) -> list[SplitSource]:
     """Forget stale parts and return the tasks still to do.
 
     A part stays only if every source in it is still an input with the same key; the
@@ -217,7 +217,7 @@ def prune_parts(manifest: Manifest, out: Path) -> None:
                 path.unlink()
 
 
-def chunked(tasks: list[Task], workers: int) -> list[list[Task]]:
+def chunked(tasks: list[SplitSource], workers: int) -> list[list[SplitSource]]:
     size = max(1, min(MAX_CHUNK, math.ceil(len(tasks) / (workers * CHUNKS_PER_WORKER))))
     return [tasks[i : i + size] for i in range(0, len(tasks), size)]
 
@@ -227,7 +227,7 @@ def _init_worker() -> None:
 
 
 def run_chunks(
-    chunks: list[list[Task]],
+    chunks: list[list[SplitSource]],
     config: PreprocessConfig,
     out: Path,
     workers: int,
@@ -243,7 +243,7 @@ def run_chunks(
     """
     failures: list[str] = []
 
-    def finish(chunk: list[Task], outcome: ChunkResult, bar: tqdm) -> bool:
+    def finish(chunk: list[SplitSource], outcome: ChunkResult, bar: tqdm) -> bool:
         for task, result in zip(chunk, outcome.results):
             if result.error is None:
                 manifest.record(result, task, outcome.part)
@@ -265,7 +265,7 @@ def run_chunks(
             return failures
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            pending: dict[Future, list[Task]] = {pool.submit(process_chunk, c, config, out, debug): c for c in chunks}
+            pending: dict[Future, list[SplitSource]] = {pool.submit(process_chunk, c, config, out, debug): c for c in chunks}
             try:
                 while pending:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)

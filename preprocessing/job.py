@@ -22,7 +22,7 @@ from motion.errors import InputError
 from motion.formats import ReadOptions, read_source
 from motion.layout import SegmentLayout, WindowLayout
 from motion.skeleton import load_joint_map, load_preset, preset_names, preset_roles, resolve_joint_map
-from motion.splits import SplitSource
+from motion.splits import SPLIT_RULE, SplitSource  # a source to process, its clip name and split fixed
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,6 @@ class PreprocessConfig:
         return asdict(self) | {"kinds": list(self.kinds), "contents": list(self.contents)}
 
 
-Task = SplitSource
-"""One source to process, with its clip name and split fixed by the main process."""
-
-
 @dataclass
 class SourceResult:
     """What became of one source: counts, or the one-line error."""
@@ -105,7 +101,7 @@ class ChunkResult:
     results: list[SourceResult]
 
 
-def part_name(tasks: list[Task]) -> str:
+def part_name(tasks: list[SplitSource]) -> str:
     """A part's file name, derived from its sources' identities so reruns never collide."""
     digest = hashlib.sha1()
     for task in tasks:
@@ -134,13 +130,13 @@ def dataset_metadata(config: PreprocessConfig, kind: str, sources: list[str]) ->
         "fps": fps,
         "layout": layout.to_dict(),
         "window": params | {"normalised_at_frame": layout.current_frame if kind == "segments" else 0},
-        "split_rule": "sorted clip names; i % 10 == 0: test, i % 10 == 5: val, else train",
+        "split_rule": SPLIT_RULE,
         "sources": sources,
         "version": motion.__version__,
     }
 
 
-def process_chunk(tasks: list[Task], config: PreprocessConfig, out: Path, debug: bool = False) -> ChunkResult:
+def process_chunk(tasks: list[SplitSource], config: PreprocessConfig, out: Path, debug: bool = False) -> ChunkResult:
     """Read each task's source, cut its clips and write one part file per dataset kind.
 
     Errors are caught per source and reported in its result, so one bad file costs only itself.

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from motion.checkpoint import ModelMetadata, restore_model, save_model
 from motion.dct import dct, idct
 from motion.gaps import interpolate_gaps
+from motion.layout import POSE_AXES
 
 
 def _uniform(shape: tuple[int, ...], bound: float) -> nn.Parameter:
@@ -156,7 +157,7 @@ class HGVAEConfig:
     @property
     def nodes(self) -> int:
         """Graph nodes of the data: one per joint coordinate."""
-        return self.joints * 3
+        return self.joints * POSE_AXES
 
     @property
     def size(self) -> int:

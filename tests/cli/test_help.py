@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from cli import demo, evaluate, generate, impute, inspect, preprocess, render, train
+from cli import demo, evaluate, generate, impute, inspect_clips, preprocess, render, train
 from cli.main import SUBCOMMANDS
 from cli.main import main as motion
 
@@ -13,7 +13,7 @@ PARSERS = {
     "evaluate": evaluate.build_parser,
     "generate": generate.build_parser,
     "impute": impute.build_parser,
-    "inspect": inspect.build_parser,
+    "inspect": inspect_clips.build_parser,
     "preprocess": preprocess.build_parser,
     "render": render.build_parser,
     "train drmm": train.build_drmm_parser,

@@ -17,9 +17,9 @@ def test_motion_exports_each_name_from_its_module():
 
 
 def test_motion_models_exports_the_models_and_loading():
-    for name in motion.models.__all__:
-        assert getattr(motion.models, name) is not None, name
     assert {"DRMM", "HGVAE", "MDN", "Condition", "load_model"} <= set(motion.models.__all__)
+    for kind, model in motion.models.KINDS.items():
+        assert getattr(motion.models, model.__name__) is model and model.__module__ == f"motion.models.{kind}"
 
 
 def test_importing_motion_and_the_command_does_no_heavy_work():

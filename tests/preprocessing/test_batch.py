@@ -150,3 +150,9 @@ def test_the_python_api_gives_the_commands_datasets_and_summary(inputs, tmp_path
     code, stdout, _ = run(capsys, inputs, "--out", tmp_path / "cli", "--kind", "segments", "--workers", "1")
     assert code == 0 and stdout.startswith(summary.report())
     np.testing.assert_array_equal(load_dataset(tmp_path / "cli" / "segments").features, data.features)
+
+
+def test_every_shipped_clip_preprocesses_together(tmp_path):
+    """The single clips and the 60-clip zip: no clip twice, so every name (and split) is unique."""
+    summary = preprocess([SAMPLE_CLIPS], tmp_path, PreprocessConfig(kinds=("windows",)), workers=2, progress=False)
+    assert (summary.processed, summary.failures, summary.clips) == (65, (), 66)
