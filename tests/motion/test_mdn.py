@@ -72,7 +72,7 @@ def test_training_on_real_segments_learns_the_next_poses(mdn_path, segments):
     train_rows = torch.from_numpy(data.features[data.split == "train"])[:, layout.next_poses].double()
     mean, sd = train_rows.mean(0), train_rows.std(0)
     baseline = -torch.distributions.Normal(mean, sd).log_prob(val[:, layout.next_poses].double()).sum(1).mean()
-    assert nll < baseline - 500, (nll, baseline)  # the context tells it much about the next poses
+    assert nll < baseline - 500, (nll, baseline)  # the context tells it much about the next poses (seeded: 625)
     log = (mdn_path.parent / "mdn.pt.csv").read_text().splitlines()
     assert log[0].split(",")[4:7] == ["nll", "val_nll", "val_nll_no_forward"]
     assert model.metadata.layout == layout and model.metadata.recipe["train_splits"] == ["train"]

@@ -32,6 +32,8 @@ def test_training_improves_validation_and_conditioned_samples_follow_the_context
     args = ["--data", str(segments), "--out", str(checkpoint), "--iterations", "240", *SMALL]
     assert train([*args, "--validate-every", "40", "--val-size", "512", "--val-passes", "4"]) == 0
     validation = [float(row["val_ll"]) for row in read_log(tmp_path / "drmm.pt.csv") if row["val_ll"]]
+    # The margins hold for this seeded run (test_seeded_training_repeats_exactly): +106 nats, and
+    # context errors of 0.008 m conditioned against 0.050 m free.
     assert len(validation) == 6 and validation[-1] > validation[0] + 30, validation
 
     model = DRMM.load(checkpoint)

@@ -38,7 +38,7 @@ def test_training_raises_the_validation_elbo(conditional):
     rows = [row for row in read_log(f"{conditional}.csv") if row["val_elbo"]]
     elbo = [float(row["val_elbo"]) for row in rows]
     mse = [float(row["val_mse_cm2"]) for row in rows]
-    assert len(rows) == 5 and elbo[-1] > elbo[0] + 300 and mse[-1] < mse[0], (elbo, mse)  # seed 0: +478
+    assert len(rows) == 5 and elbo[-1] > elbo[0] + 300 and mse[-1] < mse[0], (elbo, mse)  # seeded: +756
     assert float(rows[-1]["kl_weight"]) == 1.0
 
 
@@ -50,13 +50,13 @@ def test_class_conditional_samples_differ_by_class_and_the_label_matches_the_dat
     def samples(label):  # the same noise for every class, so only the label differs
         return model.generate(256, label=label, generator=torch.Generator().manual_seed(0))
 
-    # Running covers ~3x the ground of walking in 2 s: the label moves the whole window.
+    # Running covers ~3x the ground of walking in 2 s: the label moves the whole window (seeded: 0.14 m).
     assert (samples(names.index("run")) - samples(names.index("walk"))).abs().mean() > 0.05
 
     # The true label explains a real test window better than the others do on average, and
-    # picking the label of highest ELBO beats always guessing the commonest class. (Accuracy
-    # ranges 0.43-0.87 between machines and seeds for this short run; which label carries which
-    # detail, e.g. the turn direction, varies.)
+    # picking the label of highest ELBO beats always guessing the commonest class (seeded: a gain of
+    # 113 nats, accuracy 0.67 against 0.34; which label carries which detail, e.g. the turn
+    # direction, varies with the seed).
     test = load_dataset(windows, split="test")
     x = torch.from_numpy(test.features).reshape(-1, *model.window_shape)
     truth = torch.tensor([names.index(c) for c in test.content])
@@ -79,7 +79,7 @@ def test_imputation_keeps_observed_values_and_beats_mean_imputation_on_real_wind
     assert torch.equal(result.windows[~missing], x[~missing])
     mean_error = (mean[missing] - x[missing]).square().mean()
     map_error = (result.windows[missing] - x[missing]).square().mean()
-    assert map_error < 0.4 * mean_error, (map_error, mean_error)
+    assert map_error < 0.4 * mean_error, (map_error, mean_error)  # seeded: 0.24
     assert (result.elbo_after >= result.elbo_before).all() and result.elbo_after.mean() > result.elbo_before.mean()
 
 
