@@ -1,0 +1,150 @@
+"""Classical gap fills of a clip's joint trajectories, as mocap tools make them: linear and cubic-spline
+interpolation in time, and a kinematic fill that keeps the bone lengths measured on the clip's own
+observed frames.
+
+The kinematic fill starts from an estimate of each missing point (the spline fill, or any other, such
+as a model's) and moves it as little as it must to keep its rigid bones, by relaxing the bone-length
+constraints in turn until they hold (position-based dynamics, Müller et al. 2007): a missing point next
+to an observed one moves along their bone onto the sphere of its length; a middle joint whose two ends
+are observed (a knee between hip and ankle) settles on the circle where both bones meet, near its
+estimate, so the chain bends in the plane its estimate (interpolated in time) bends in; a chain of
+missing joints shares the corrections out. Observed points never move. Bones whose length varies on
+the observed frames (Bandai's floor-level `joint_Root` below the hips, say) are not rigid and
+constrain nothing.
+
+Every function takes positions (frames, joints, 3) metres and a missing mask of the same shape, and
+returns positions with the missing entries filled and every observed entry as given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from motion.skeleton import Skeleton
+
+FILLS = ("linear", "spline", "kinematic")
+"""The classical fills, by name (motion impute --method)."""
+
+RIGID_SPREAD = 0.05
+"""A bone is rigid when its length's standard deviation on the observed frames is under this fraction of its mean."""
+
+RELAXATIONS = 200  # rounds over every bone at most; a missing joint beside observed ones settles in one
+TOLERANCE = 1e-5  # metres: the relaxation stops once every bone is within this of its length
+
+
+def linear_fill(positions: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Each missing value interpolated linearly in time between the nearest observed frames of its
+    coordinate; beyond the first or last observed frame, that frame's value is held.
+
+    Args:
+        positions: (frames, joints, 3) metres; values at missing entries are ignored.
+        missing: (frames, joints, 3) bool.
+    Returns:
+        (frames, joints, 3) float32; a coordinate never observed is 0.
+    """
+    return _per_coordinate(positions, missing, _linear)
+
+
+def spline_fill(positions: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Each missing value on the cubic spline (not-a-knot) through every observed frame of its
+    coordinate; beyond the first or last observed frame, that frame's value is held (a spline would
+    run off), and with one observed frame the fill is that value.
+
+    Args, Returns: as linear_fill.
+    """
+    return _per_coordinate(positions, missing, _spline)
+
+
+def _linear(time: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    return np.interp(at, time, values)
+
+
+def _spline(time: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    if len(time) < 2:
+        return np.full(len(at), values[0])
+    return CubicSpline(time, values)(np.clip(at, time[0], time[-1]))
+
+
+def _per_coordinate(positions: np.ndarray, missing: np.ndarray, interpolate) -> np.ndarray:
+    frames = positions.shape[0]
+    flat_missing = missing.reshape(frames, -1)
+    filled = np.where(missing, 0.0, positions).astype(np.float64).reshape(frames, -1)
+    time = np.arange(frames, dtype=np.float64)
+    for column in np.flatnonzero(flat_missing.any(0)):
+        observed = ~flat_missing[:, column]
+        if observed.any():
+            gaps = ~observed
+            filled[gaps, column] = interpolate(time[observed], filled[observed, column], time[gaps])
+    return filled.reshape(positions.shape).astype(np.float32)
+
+
+def rigid_bone_lengths(positions: np.ndarray, observed_points: np.ndarray, parents: tuple[int, ...]) -> np.ndarray:
+    """The length of each rigid bone (joint to parent) over the frames where both ends are observed.
+
+    Args:
+        positions: (frames, joints, 3) metres.
+        observed_points: (frames, joints) bool, True where a joint's three coordinates are observed.
+        parents: parent index per joint, -1 for a root.
+    Returns:
+        (joints,) median lengths, metres; NaN for a root, a bone never observed whole, or one whose
+        length varies by RIGID_SPREAD or more (not rigid).
+    """
+    lengths = np.full(len(parents), np.nan)
+    for joint, parent in enumerate(parents):
+        if parent < 0:
+            continue
+        both = observed_points[:, joint] & observed_points[:, parent]
+        if both.sum() < 2:
+            continue
+        length = np.linalg.norm(positions[both, joint] - positions[both, parent], axis=-1)
+        if length.std() < RIGID_SPREAD * length.mean():
+            lengths[joint] = np.median(length)
+    return lengths
+
+
+def kinematic_fill(
+    positions: np.ndarray, missing: np.ndarray, skeleton: Skeleton, estimate: np.ndarray | None = None
+) -> np.ndarray:
+    """Missing points moved from their estimate to keep the clip's rigid bone lengths.
+
+    A point with any coordinate missing moves whole; of a partly observed point only the missing
+    coordinates are written back.
+
+    Args:
+        positions: (frames, joints, 3) metres; values at missing entries are ignored.
+        missing: (frames, joints, 3) bool.
+        skeleton: the joints' parents.
+        estimate: (frames, joints, 3) a first guess of the missing points (default: spline_fill).
+    Returns:
+        (frames, joints, 3) float32. Points with no rigid bone keep their estimate; where the bones
+        cannot all hold (a gap whose observed ends are farther apart than the chain reaches) the
+        lengths are as near as the relaxation gets in RELAXATIONS rounds.
+    """
+    estimate = spline_fill(positions, missing) if estimate is None else estimate
+    free = missing.any(-1)  # (frames, joints): the points that may move
+    lengths = rigid_bone_lengths(positions, ~free, skeleton.parents)
+    bones = [
+        (joint, parent, lengths[joint]) for joint, parent in enumerate(skeleton.parents) if np.isfinite(lengths[joint])
+    ]
+    rows = free.any(1)
+    out = np.where(missing, estimate, positions).astype(np.float64)
+    pose, movable = out[rows], free[rows].astype(np.float64)  # only the frames with a gap take part
+    for _ in range(RELAXATIONS):
+        worst = 0.0
+        for joint, parent, length in bones:
+            share = movable[:, joint] + movable[:, parent]
+            active = share > 0
+            if not active.any():
+                continue
+            offset = pose[active, joint] - pose[active, parent]
+            distance = np.linalg.norm(offset, axis=-1, keepdims=True)
+            correction = (distance - length) * offset / np.maximum(distance, 1e-9)  # shortens by the excess
+            weights = movable[active][:, [joint, parent]] / share[active, None]
+            pose[active, joint] -= weights[:, :1] * correction
+            pose[active, parent] += weights[:, 1:] * correction
+            worst = max(worst, float(np.abs(distance - length).max()))
+        if worst < TOLERANCE:
+            break
+    out[rows] = pose
+    return np.where(missing, out, positions).astype(np.float32)

@@ -1,0 +1,63 @@
+"""The classical gap fills (motion.fills): exact on trajectories they can represent, observed values
+kept, and the kinematic fill keeping a real clip's bone lengths where it fills whole joints."""
+
+import numpy as np
+
+from motion.fills import kinematic_fill, linear_fill, rigid_bone_lengths, spline_fill
+from motion.formats import read_clips
+from tests.conftest import BANDAI_SAMPLES
+
+WALK = BANDAI_SAMPLES / "data" / "dataset-2_walk_normal_011.bvh"
+
+
+def trajectory(values: np.ndarray) -> np.ndarray:
+    """(frames,) values as one joint's x over frames, y and z zero: (frames, 1, 3)."""
+    return np.stack([values, np.zeros_like(values), np.zeros_like(values)], -1)[:, None].astype(np.float32)
+
+
+def test_linear_and_spline_fills_are_exact_where_their_curves_are_the_motion():
+    time = np.arange(20, dtype=np.float32)
+    missing = np.zeros((20, 1, 3), bool)
+    missing[5:12, 0, 0] = True
+    line, cubic = trajectory(0.1 * time + 1), trajectory(0.001 * (time - 4) ** 3 - 0.02 * time)
+    np.testing.assert_allclose(linear_fill(line, missing), line, atol=1e-6)
+    np.testing.assert_allclose(spline_fill(cubic, missing), cubic, atol=1e-5)
+    assert np.abs(linear_fill(cubic, missing) - cubic).max() > 0.01  # a line cannot follow the cubic
+    ends = np.zeros((20, 1, 3), bool)
+    ends[:3, 0, 0] = ends[-4:, 0, 0] = True  # beyond the observed frames, the nearest one is held
+    for fill in (linear_fill, spline_fill):
+        held = fill(cubic, ends)[:, 0, 0]
+        assert (held[:3] == cubic[3, 0, 0]).all() and (held[-4:] == cubic[-5, 0, 0]).all()
+
+
+def test_every_fill_keeps_the_observed_values_and_fills_every_missing_one():
+    clip = read_clips(WALK)[0]
+    missing = np.random.default_rng(0).random(clip.positions.shape) < 0.1
+    gappy = np.where(missing, np.nan, clip.positions)
+    for filled in (linear_fill(gappy, missing), spline_fill(gappy, missing), kinematic_fill(gappy, missing, clip.skeleton)):
+        np.testing.assert_array_equal(filled[~missing], clip.positions[~missing])
+        assert np.isfinite(filled).all()
+
+
+def test_the_kinematic_fill_keeps_the_clips_bones_and_bends_the_knee_as_the_walk_does():
+    clip = read_clips(WALK)[0]
+    skeleton, positions = clip.skeleton, clip.positions
+    hip, knee, ankle = (skeleton.index(name) for name in ("UpperLeg_L", "LowerLeg_L", "Foot_L"))
+    lengths = rigid_bone_lengths(positions, np.ones(positions.shape[:2], bool), skeleton.parents)
+    assert np.isnan(lengths[skeleton.index("Hips")])  # joint_Root, on the floor, is no rigid bone's end
+    assert 0.3 < lengths[knee] < 0.6 and 0.3 < lengths[ankle] < 0.6  # thigh and shin, metres
+    missing = np.zeros(positions.shape, bool)
+    missing[100:130, [knee, ankle]] = True  # knee and ankle lost for a second, mid-stride
+    missing[100:130, skeleton.index("Hand_R"), 2] = True  # and one coordinate of a hand
+    filled = kinematic_fill(np.where(missing, np.nan, positions), missing, skeleton)
+    for joint, parent in ((knee, hip), (ankle, knee)):
+        bone = np.linalg.norm(filled[100:130, joint] - filled[100:130, parent], axis=-1)
+        np.testing.assert_allclose(bone, lengths[joint], atol=1e-4)
+    spline = spline_fill(positions, missing)
+
+    def error(estimate):
+        return np.sqrt(((estimate - positions)[missing] ** 2).mean())
+
+    assert error(filled) < 0.7 * error(spline), (error(filled), error(spline))
+    hand = skeleton.index("Hand_R")
+    np.testing.assert_array_equal(filled[100:130, hand, :2], positions[100:130, hand, :2])  # observed x, y kept
