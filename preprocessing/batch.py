@@ -15,24 +15,22 @@ import math
 import multiprocessing
 import sys
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-import motion
-from motion.atomic import write_bytes_atomic
 from motion.dataset import KINDS, PART_GLOB, SPLITS
 from motion.errors import InputError
 from motion.formats import Source, list_sources
 from motion.splits import SplitSource, split_sources
 from preprocessing.job import ChunkResult, PreprocessConfig, SourceResult, process_chunk
+from preprocessing.manifest import Manifest, source_key
+from preprocessing.pool import run_pool
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 MAX_CHUNK = 64  # sources per part file
 CHUNKS_PER_WORKER = 4  # enough chunks to keep every worker busy to the end
 
@@ -125,7 +123,7 @@ def preprocess(
             "no motion files (.bvh, .csv) found in the inputs" + (" with those --contents" if config.contents else "")
         )
     out.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest.load(out, config, overwrite)
+    manifest = Manifest.load(out, config.to_dict(), overwrite)
     todo = resume(manifest, tasks)
     manifest.save()
     prune_parts(manifest, out)
@@ -138,52 +136,17 @@ def preprocess(
 
 
 def _entry_key(source: Source, split: str) -> list:
-    return [source.size, source.mtime, split]
+    return source_key(source, split)
 
 
-class Manifest:
-    """OUT/manifest.json: the settings and, per finished source, its key, part file and counts."""
-
-    def __init__(self, out: Path, config: PreprocessConfig):
-        self.path = out / MANIFEST
-        self.config = config.to_dict()
-        self.inputs: dict[str, dict] = {}
-
-    @classmethod
-    def load(cls, out: Path, config: PreprocessConfig, overwrite: bool) -> Manifest:
-        manifest = cls(out, config)
-        if overwrite or not manifest.path.exists():
-            return manifest
-        try:
-            data = json.loads(manifest.path.read_text())
-            previous, inputs = data["config"], data["inputs"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise InputError(
-                f"{manifest.path}: unreadable manifest ({err}); pass --overwrite to start afresh"
-            ) from None
-        if previous != manifest.config:
-            field = next(
-                k for k in sorted(set(previous) | set(manifest.config)) if previous.get(k) != manifest.config.get(k)
-            )
-            raise InputError(
-                f"{out} was written with other settings ({field}: {previous.get(field)!r}, now "
-                f"{manifest.config.get(field)!r}); use another --out or pass --overwrite"
-            )
-        manifest.inputs = inputs
-        return manifest
-
-    def record(self, result: SourceResult, task: SplitSource, part: str) -> None:
-        self.inputs[task.source.name] = {
-            "key": _entry_key(task.source, task.split),
-            "clip": task.name,
-            "split": task.split,
-            "part": part,
-            **{k: v for k, v in asdict(result).items() if k not in ("source", "error")},
-        }
-
-    def save(self) -> None:
-        data = {"version": motion.__version__, "config": self.config, "inputs": self.inputs}
-        write_bytes_atomic(self.path, json.dumps(data, indent=1).encode())
+def record(manifest: Manifest, result: SourceResult, task: SplitSource, part: str) -> None:
+    manifest.inputs[task.source.name] = {
+        "key": _entry_key(task.source, task.split),
+        "clip": task.name,
+        "split": task.split,
+        "part": part,
+        **{k: v for k, v in asdict(result).items() if k not in ("source", "error")},
+    }
 
 
 def resume(manifest: Manifest, tasks: list[SplitSource]) -> list[SplitSource]:
@@ -222,10 +185,6 @@ def chunked(tasks: list[SplitSource], workers: int) -> list[list[SplitSource]]:
     return [tasks[i : i + size] for i in range(0, len(tasks), size)]
 
 
-def _init_worker() -> None:
-    torch.set_num_threads(1)  # one process per core already; more threads only contend
-
-
 def run_chunks(
     chunks: list[list[SplitSource]],
     config: PreprocessConfig,
@@ -242,11 +201,13 @@ def run_chunks(
         the failed sources' one-line errors.
     """
     failures: list[str] = []
+    total = sum(len(chunk) for chunk in chunks)
+    bar = tqdm(total=total, unit="file", desc="preprocess", disable=None if progress else True)
 
-    def finish(chunk: list[SplitSource], outcome: ChunkResult, bar: tqdm) -> bool:
+    def finish(chunk: list[SplitSource], outcome: ChunkResult) -> bool:
         for task, result in zip(chunk, outcome.results):
             if result.error is None:
-                manifest.record(result, task, outcome.part)
+                record(manifest, result, task, outcome.part)
             else:
                 failures.append(result.error)
                 if progress:
@@ -255,26 +216,8 @@ def run_chunks(
         bar.update(len(chunk))
         return not (strict and failures)
 
-    total = sum(len(chunk) for chunk in chunks)
-    bar = tqdm(total=total, unit="file", desc="preprocess", disable=None if progress else True)
     with bar:
-        if workers == 1 or len(chunks) == 1:
-            for chunk in chunks:
-                if not finish(chunk, process_chunk(chunk, config, out, debug), bar):
-                    break
-            return failures
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            pending: dict[Future, list[SplitSource]] = {pool.submit(process_chunk, c, config, out, debug): c for c in chunks}
-            try:
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        if not finish(pending.pop(future), future.result(), bar):
-                            pending.clear()
-                            break
-            finally:
-                pool.shutdown(cancel_futures=True)
+        run_pool(partial(process_chunk, config=config, out=out, debug=debug), chunks, workers, finish)
     return failures
 
 
