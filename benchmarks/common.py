@@ -24,6 +24,12 @@ def machine() -> str:
             ),
             cpu,
         )
+    if cpuinfo.exists():
+        flags = next(
+            (line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), []
+        )
+        vectors = [flag for flag in ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if flag in flags]
+        cpu += f" ({' '.join(vectors) or 'no AVX'})"
     memory = ""
     meminfo = Path("/proc/meminfo")
     if meminfo.exists():

@@ -53,12 +53,14 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"2/2 imputing gaps made in {args.clip.name} with {args.hgvae}", flush=True)
     gaps = impute_gaps(args.hgvae, args.out, args.clip, args.seed)
-    ours, baseline = gaps.hgvae, gaps.linear
     print(
         f"    {gaps.missing:,} of {gaps.values:,} values ({gaps.missing / gaps.values:.1%}) taken out of "
-        f"{gaps.seconds:.1f} s; HG-VAE: error of the filled values {ours['mpjpe_mm']:.1f} mm per joint "
-        f"(MSE {ours['mse_cm2']:.2f} cm²); linear interpolation: {baseline['mpjpe_mm']:.1f} mm "
-        f"(MSE {baseline['mse_cm2']:.2f} cm²); ELBO per window {gaps.elbo_before:,.0f} before, {gaps.elbo_after:,.0f} after"
+        f"{gaps.seconds:.1f} s; error of the filled values per joint (MSE): "
+        + "; ".join(
+            f"{name} {figures['mpjpe_mm']:.1f} mm ({figures['mse_cm2']:.2f} cm²)"
+            for name, figures in (("HG-VAE", gaps.hgvae), ("kinematic fill", gaps.kinematic), ("linear", gaps.linear))
+        )
+        + f"; ELBO per window {gaps.elbo_before:,.0f} before, {gaps.elbo_after:,.0f} after"
     )
     written = [take.video, take.positions, gaps.gaps, gaps.imputed]
     print(f"done in {time.perf_counter() - started:.0f} s; wrote " + ", ".join(str(path) for path in written))

@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--hgvae-depth-epochs", type=int, default=DEFAULTS.hgvae_depth_epochs, help="training epochs per HG-VAE depth"
     )
+    command.add_argument(
+        "--fill-clips", type=int, default=DEFAULTS.fill_clips, help="clips per set of the gap-filling figures"
+    )
+    command.add_argument(
+        "--held-out-hgvae", type=Path,
+        help="an HG-VAE trained on some contents only: gap filling on the others too (default: none)",
+    )  # fmt: skip
     command.add_argument("--device", default=DEFAULTS.device, help="torch device (a GPU when there is one)")
     add_debug_argument(command)
     return command
@@ -65,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         EvaluationConfig,
         parts=split_list(args.parts), segments=args.segments, passes=args.passes, samples=args.samples,
         depth_iterations=args.depth_iterations, depth_components=args.depth_components, seconds=args.seconds,
-        seeds=seeds, windows=args.windows, hgvae_depth_epochs=args.hgvae_depth_epochs, device=args.device,
+        seeds=seeds, windows=args.windows, hgvae_depth_epochs=args.hgvae_depth_epochs, fill_clips=args.fill_clips,
+        held_out_hgvae=args.held_out_hgvae, device=args.device,
     )  # fmt: skip
     report = evaluate(args.data, args.out, args.drmm, args.hgvae, config)
     written = sorted(path.name for path in args.out.iterdir() if path.suffix in (".json", ".md", ".png"))

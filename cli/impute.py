@@ -1,73 +1,160 @@
-"""`motion impute`: fill occluded joint positions in a clip with a trained HG-VAE (motion.impute.impute_file),
-written in the input's own format with every observed value kept."""
+"""`motion impute`: fill occluded joint positions with a classical fill or a trained HG-VAE, in one file
+(motion.impute.impute_file) or a whole library (preprocessing.impute_files), written in each input's
+own format with every observed value kept."""
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
+import zipfile
 from pathlib import Path
 
-from cli.common import add_debug_argument, add_read_arguments, parser, read_options, run_guarded
-from motion.impute import impute_file
+from cli.common import add_debug_argument, add_read_arguments, make, parser, read_options, run_guarded
+from motion.errors import InputError
+from motion.impute import METHODS, STARTS, impute_file
 from motion.models import HGVAE
-from motion.models.hgvae import MAP_LR
+from preprocessing import ImputeConfig, impute_files
+
+DEFAULTS = ImputeConfig()
 
 
 def build_parser() -> argparse.ArgumentParser:
     command = parser(
         "motion impute",
-        "Fill occluded joint positions in a clip with a trained HG-VAE (MAP imputation). "
-        "Occlusions are empty or NaN cells, or given by --mask. The output keeps the input's format "
-        "(BVH input, which stores rotations, is written as joint CSV) and every observed value.",
+        "Fill occluded joint positions in a clip: with a classical fill (by default the kinematic one: a spline or "
+        "line in time moved onto the clip's bone lengths) or a trained HG-VAE (MAP imputation from the kinematic "
+        "fill, onto the clip's bone lengths; short gaps keep the kinematic fill). Occlusions are "
+        "empty or NaN cells, or given by --mask. The output keeps the input's format (BVH input, which stores "
+        "rotations, is written as joint CSV) and every observed value.",
     )
-    command.add_argument("input", type=Path, help="a motion file: joint CSV, LaForge CSV or BVH")
-    command.add_argument("--model", required=True, type=Path, help="HG-VAE checkpoint (motion train hgvae)")
-    command.add_argument("--out", required=True, type=Path, help="output file")
+    command.add_argument(
+        "inputs", nargs="+", type=Path,
+        help="motion files (joint CSV, LaForge CSV, BVH), folders (searched recursively) or zip archives",
+    )  # fmt: skip
+    command.add_argument(
+        "--out", required=True, type=Path,
+        help="output file, for one motion file and an --out with a suffix; otherwise a folder, where each "
+        "input is written at its path under its input and a rerun resumes",
+    )  # fmt: skip
+    command.add_argument(
+        "--method", choices=METHODS, default=DEFAULTS.method,
+        help="a classical fill: linear or cubic-spline interpolation in time, or kinematic (spline or line moved "
+        "onto the clip's bone lengths, the most accurate on held-out clips); or hgvae",
+    )  # fmt: skip
+    command.add_argument(
+        "--model",
+        type=Path,
+        default=Path(DEFAULTS.model),
+        help="HG-VAE checkpoint, for --method hgvae and the out-of-distribution scores (default: the shipped one)",
+    )
     command.add_argument(
         "--mask", type=Path,
-        help="occlusion mask: .npy (frames, joints[, 3]) or CSV of 0/1 per joint and frame (default: the empty cells)",
+        help="occlusion mask of one input file: .npy (frames, joints[, 3]) or CSV of 0/1 per joint and frame "
+        "(default: the empty cells)",
     )  # fmt: skip
-    command.add_argument("--steps", type=int, default=10, help="Adam steps of the MAP search")
     command.add_argument(
-        "--lr", type=float, default=MAP_LR, help="Adam learning rate, standard deviations of each entry per step"
+        "--label", help="content label for a class-conditional model (default: per window, the label of highest ELBO)"
     )
+    command.add_argument("--steps", type=int, default=DEFAULTS.steps, help="Adam steps of the MAP search")
     command.add_argument(
-        "--start", choices=("interpolate", "mean"), default="interpolate", help="where the search starts"
+        "--lr", type=float, default=DEFAULTS.lr, help="Adam learning rate, standard deviations of each entry per step"
     )
+    command.add_argument("--start", choices=STARTS, default=DEFAULTS.start, help="where the search starts")
+    command.add_argument(
+        "--keep-bones", action=argparse.BooleanOptionalAction, default=DEFAULTS.keep_bones,
+        help="move the model's fill onto the clip's bone lengths",
+    )  # fmt: skip
+    command.add_argument(
+        "--fallback-seconds", type=float, default=DEFAULTS.fallback_seconds,
+        help="gaps up to this long keep the kinematic fill (0: the model fills every gap)",
+    )  # fmt: skip
     command.add_argument(
         "--joint-map",
         help="JSON joint map for a skeleton that is no preset, as in motion preprocess (default: presets)",
     )
-    command.add_argument("--label", help="content label for a class-conditional model (default: the clip's own)")
     add_read_arguments(command)
     command.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    command.add_argument(
+        "--workers", type=int, default=multiprocessing.cpu_count(),
+        help="worker processes of a folder job (default: all cores, %(default)s)",
+    )  # fmt: skip
+    command.add_argument(
+        "--score", action=argparse.BooleanOptionalAction, default=DEFAULTS.score,
+        help="give each clip of a folder job its out-of-distribution score (ELBO per window under --model)",
+    )  # fmt: skip
+    command.add_argument("--overwrite", action="store_true", help="redo a folder job instead of resuming it")
+    command.add_argument("--strict", action="store_true", help="stop a folder job at the first bad input")
     add_debug_argument(command)
     return command
 
 
+def one_file(args: argparse.Namespace) -> bool:
+    """Whether the command fills one file into an output file (else a folder job)."""
+    (given,) = args.inputs if len(args.inputs) == 1 else (None,)
+    return (
+        given is not None
+        and given.is_file()
+        and not zipfile.is_zipfile(given)
+        and args.out.suffix != ""
+        and not args.out.is_dir()
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    model = HGVAE.load(args.model, device=args.device)
+    if not one_file(args):
+        return run_folder(args)
+    model, settings = None, {}
+    if args.method == "hgvae":
+        model = HGVAE.load(args.model, device=args.device)
+        settings = {"label": args.label, "steps": args.steps, "lr": args.lr, "start": args.start,
+                    "keep_bones": args.keep_bones, "fallback_seconds": args.fallback_seconds}  # fmt: skip
     results = impute_file(
-        model, args.input, args.out, args.mask, read_options(args), args.label, args.steps, args.lr, args.start,
-        args.joint_map,
-    )  # fmt: skip
+        args.inputs[0], args.out, args.method, model, args.mask, read_options(args), args.joint_map, **settings
+    )
     filled = sum(int(r.filled.sum()) for r in results)
     uncovered = sum(r.uncovered for r in results)
     windows = sum(r.windows for r in results)
     imputed = [r for r in results if r.windows]
-    message = f"filled {filled:,} values in {windows} windows"
+    message = f"filled {filled:,} values ({args.method})" + (f" in {windows} windows" if windows else "")
     if imputed:
         before = sum(r.elbo_before * r.windows for r in imputed) / windows
         after = sum(r.elbo_after * r.windows for r in imputed) / windows
         message += f"; ELBO per window {before:,.1f} before, {after:,.1f} after (nats)"
+        labels = sorted({label for r in imputed for label in r.labels})
+        message += f"; labels {', '.join(labels)}" if labels else ""
     if uncovered:
-        message += f"; {uncovered:,} missing values on joints the model does not have were left empty"
+        message += f"; {uncovered:,} missing values the fill could not reach (no observed frame, or a joint the model lacks) were left empty"
     print(f"{message}; wrote {args.out}")
     return 0
 
 
+def run_folder(args: argparse.Namespace) -> int:
+    if args.mask is not None:
+        raise InputError("--mask belongs to one input file; a folder job fills the empty cells of each file")
+    config = make(
+        ImputeConfig, method=args.method, model=str(args.model), score=args.score, label=args.label,
+        steps=args.steps, lr=args.lr, start=args.start, keep_bones=args.keep_bones,
+        fallback_seconds=args.fallback_seconds, joint_map=args.joint_map, read=read_options(args),
+    )  # fmt: skip
+    summary = impute_files(
+        args.inputs, args.out, config, workers=args.workers, device=args.device, overwrite=args.overwrite,
+        strict=args.strict, debug=args.debug,
+    )  # fmt: skip
+    print(summary.report())
+    if summary.failures:
+        print(
+            f"{len(summary.failures)} input(s) failed (listed above); fix them and run again to add them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_guarded(run, build_parser().parse_args(argv), "interrupted")
+    return run_guarded(
+        run, build_parser().parse_args(argv), "interrupted; finished files are kept, run again to resume"
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from motion.assets import CLIPS
 from motion.clip import Clip
 from motion.errors import InputError
 from motion.formats import read_clips, write_joint_csv
-from motion.gaps import interpolate_gaps, random_mask, span_mask
-from motion.impute import impute_clip
+from motion.gaps import random_mask, span_mask
+from motion.impute import fill_clip, impute_clip
 from motion.models import DRMM, HGVAE
 from motion.skeleton import resolve_joint_map
 from playback.flags import COURSE, parse_flags
@@ -46,14 +46,16 @@ class DemoTake:
 
 @dataclass(frozen=True)
 class DemoImputation:
-    """The imputed clip: values taken out, the errors of the HG-VAE's fill and of linear
-    interpolation (evaluation.imputation.errors), the ELBO per window before and after, the files written."""
+    """The imputed clip: values taken out, the errors of the HG-VAE's fill, of linear interpolation and
+    of the kinematic fill (evaluation.imputation.errors), the ELBO per window before and after, the
+    files written."""
 
     missing: int
     values: int
     seconds: float
     hgvae: dict[str, float]
     linear: dict[str, float]
+    kinematic: dict[str, float]
     elbo_before: float
     elbo_after: float
     gaps: Path
@@ -94,8 +96,9 @@ def impute_gaps(hgvae: str | Path, out: Path, clip_path: str | Path = CLIP, seed
     gapped = replace(clip, positions=np.where(missing, np.nan, clip.positions).astype(np.float32))
     result = impute_clip(model, gapped, missing)
     truth, hole = torch.from_numpy(clip.positions), torch.from_numpy(missing)
-    flat = torch.from_numpy(gapped.positions).reshape(clip.frames, -1)
-    linear = interpolate_gaps(torch.nan_to_num(flat), hole.reshape(flat.shape)).reshape(truth.shape)
+    linear, kinematic = (
+        torch.from_numpy(fill_clip(gapped, missing, name).positions) for name in ("linear", "kinematic")
+    )
     gaps, imputed = out / "demo-gaps.csv", out / "demo-imputed.csv"
     write_joint_csv(gapped, gaps)
     write_joint_csv(replace(clip, positions=result.positions), imputed)
@@ -105,6 +108,7 @@ def impute_gaps(hgvae: str | Path, out: Path, clip_path: str | Path = CLIP, seed
         seconds=clip.duration,
         hgvae=errors(torch.from_numpy(result.positions), truth, hole),
         linear=errors(linear, truth, hole),
+        kinematic=errors(kinematic, truth, hole),
         elbo_before=result.elbo_before,
         elbo_after=result.elbo_after,
         gaps=gaps,

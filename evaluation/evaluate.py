@@ -12,6 +12,9 @@ Parts (EvaluationConfig.parts, all by default):
 - hgvae: ELBO, reconstruction and KL of the model, imputation curves against mean imputation and
   linear interpolation (Fig. 4), out-of-distribution AUROC;
 - hgvae-depth: the Table 1 depth study at a small budget (stochastic depth 1, 2, 4);
+- fills: gap filling on whole held-out clips (evaluation.gap_filling): the classical fills against
+  the HG-VAE with its fallback rule fitted on val clips, on test clips of the model's contents, and,
+  given a model trained without some contents (held_out_hgvae), on clips of those contents;
 plus learning curves from the training logs beside the checkpoints (CKPT.csv).
 
 The data are preprocessed from the archive the models were trained on into OUT/data, once: a rerun
@@ -40,7 +43,7 @@ from preprocessing import PreprocessConfig, preprocess
 
 log = logging.getLogger(__name__)
 
-PARTS = ("drmm", "depth", "playback", "hgvae", "hgvae-depth")
+PARTS = ("drmm", "depth", "playback", "hgvae", "hgvae-depth", "fills")
 VAL_WINDOWS = 200  # val windows each MAP learning rate is picked on, per occlusion pattern and start
 
 
@@ -59,6 +62,9 @@ class EvaluationConfig:
         seeds: seeds of the takes; figures are medians over them.
         windows: held-out windows occluded for imputation.
         hgvae_depth_epochs: training epochs per HG-VAE of its depth study.
+        fill_clips: clips per set (val, test, unseen contents) of the gap-filling figures.
+        held_out_hgvae: an HG-VAE trained on some contents only, for the gap-filling figures on the
+            others (clips of every split: the model saw none of them); None: no such figures.
         device: torch device of the models and the study trainings (default: a GPU when there is one).
     """
 
@@ -72,6 +78,8 @@ class EvaluationConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     windows: int = 400
     hgvae_depth_epochs: int = 3
+    fill_clips: int = 60
+    held_out_hgvae: Path | None = None
     device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
 
     def __post_init__(self) -> None:
@@ -80,7 +88,15 @@ class EvaluationConfig:
         unknown = set(self.parts) - set(PARTS)
         if unknown or not self.parts:
             raise InputError(f"parts: expected some of {', '.join(PARTS)}, got {','.join(self.parts)!r}")
-        for name in ("segments", "samples", "passes", "depth_iterations", "windows", "hgvae_depth_epochs"):
+        for name in (
+            "segments",
+            "samples",
+            "passes",
+            "depth_iterations",
+            "windows",
+            "hgvae_depth_epochs",
+            "fill_clips",
+        ):
             if getattr(self, name) < 1:
                 raise InputError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.seconds <= 0:
@@ -212,6 +228,46 @@ def evaluate_hgvae(data: Path, out: Path, hgvae: Path, config: EvaluationConfig,
         section["depth_study"] = depth_study(windows_dir, out / "work", test, config.hgvae_depth_epochs, config.device)
 
 
+def evaluate_fills(data: Path, out: Path, hgvae: Path, config: EvaluationConfig, report: dict) -> None:
+    from evaluation.gap_filling import classical_methods, fit_fallback, gap_filling_figures, model_method, split_clips
+
+    def sample(clips: list, seed: int) -> list:
+        pick = np.random.default_rng(seed).permutation(len(clips))[: config.fill_clips]
+        return [clips[i] for i in np.sort(pick)]
+
+    def figures(model: HGVAE, val: list, test: list, plot: Path) -> dict:
+        fallback = fit_fallback(model, val)
+        methods = classical_methods() | {"hgvae": model_method(model, fallback["seconds"])}
+        examples: dict = {}
+        rows = gap_filling_figures(test, methods, examples=examples)
+        plots.gap_examples(examples, plot)
+        return {"fallback": fallback, "val_clips": len(val)} | rows
+
+    model = HGVAE.load(hgvae, config.device)
+    skeleton, contents = model.metadata.skeleton.name, model.metadata.contents
+    val, test = (
+        sample(split_clips([data], [split], skeleton, contents), seed) for split, seed in (("val", 0), ("test", 1))
+    )
+    log.info(
+        "gap filling: %d test clips of the model's contents (fallback fitted on %d val clips)", len(test), len(val)
+    )
+    section = {"test": {"model": shown(hgvae)} | figures(model, val, test, out / "fills.png")}
+    if config.held_out_hgvae is not None:
+        held = HGVAE.load(config.held_out_hgvae, config.device)
+        seen = held.metadata.contents
+        if not seen:
+            raise InputError(f"{config.held_out_hgvae}: trained on every content; nothing is held out")
+        unseen = sample(split_clips([data], ("train", "val", "test"), skeleton, exclude=seen), 2)
+        val = sample(split_clips([data], ["val"], skeleton, seen), 0)
+        never = sorted({clip.labels.get("content") for clip in unseen})
+        log.info("gap filling: %d clips of contents %s never trained on", len(unseen), ", ".join(never))
+        section["unseen contents"] = {
+            "model": shown(config.held_out_hgvae),
+            "contents": never,
+        } | figures(held, val, unseen, out / "fills-unseen.png")
+    report["fills"] = section
+
+
 def evaluate(
     data: str | Path,
     out: str | Path,
@@ -244,6 +300,8 @@ def evaluate(
         evaluate_drmm(data, out, drmm, config, report)
     if parts & {"hgvae", "hgvae-depth"}:
         evaluate_hgvae(data, out, hgvae, config, report)
+    if "fills" in parts:
+        evaluate_fills(data, out, hgvae, config, report)
     logs = {
         title: (Path(f"{checkpoint}.csv"), train_column, val_column)
         for title, checkpoint, train_column, val_column in (

@@ -94,6 +94,26 @@ def imputation_curves(figures: dict[str, dict], path: Path) -> None:
     _save(fig, path)
 
 
+def gap_examples(
+    examples: dict[str, dict], path: Path, methods: tuple[str, ...] = ("spline", "kinematic", "hgvae")
+) -> None:
+    """One filled gap per occlusion pattern (evaluation.gap_filling.example): the truth and each method's
+    fill of one lost joint's coordinate relative to the root, the gap shaded."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(examples), figsize=(3.6 * len(examples), 3.2), dpi=120, squeeze=False)
+    for ax, (pattern, row) in zip(axes[0], examples.items(), strict=True):
+        ax.axvspan(*row["gap"], color="0.9", label="gap")
+        ax.plot(row["seconds"], row["truth"], color="black", lw=2, label="truth")
+        for method in methods:
+            ax.plot(row["seconds"], row[method], lw=1.2, label=method)
+        ax.set_title(f"{pattern}: {row['joint']} {row['axis']} - {row['root']} {row['axis']}", fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].set_ylabel("position relative to the root (m)")
+    axes[0, -1].legend(fontsize=8)
+    _save(fig, path)
+
+
 def trajectory(root: np.ndarray, flags: np.ndarray, reached: list[int], fps: float, path: Path) -> None:
     """Top-down view of a take: the root's path (metres), the flags, and where each was reached.
 

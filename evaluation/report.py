@@ -119,6 +119,45 @@ def hgvae_lines(section: dict) -> list[str]:
     return lines
 
 
+def fills_lines(section: dict) -> list[str]:
+    def table(figures: dict) -> list[str]:
+        methods = list(figures[figures_patterns(figures)[0]]["ratio"])
+        header = ["occluded", *methods, "model / best classical"]
+        body = []
+        for pattern in figures_patterns(figures):
+            row = figures[pattern]
+            cells = [f"{row[m]['mse_cm2']:,.2f} / {row[m]['mpjpe_mm']:,.1f}" for m in methods]
+            body.append([pattern, *cells, f"{row['ratio']['hgvae']:.2f} ({row['best classical']})"])
+        return _table(header, body)
+
+    lines = ["## Gap filling on whole clips (MSE cm² / MPJPE mm)", ""]
+    for name, figures, plot in (("test clips of the model's contents", section["test"], "fills.png"),
+                                ("clips of contents the model never saw", section.get("unseen contents"),
+                                 "fills-unseen.png")):  # fmt: skip
+        if figures is None:
+            continue
+        fallback = figures["fallback"]
+        clips = figures[figures_patterns(figures)[0]]["clips"]
+        contents = f" ({', '.join(figures['contents'])})" if "contents" in figures else ""
+        scores = ", ".join(f"{float(seconds):g} s {score:.3f}" for seconds, score in fallback["relative_mse"].items())
+        lines += [
+            f"{clips} {name}{contents} ({figures['model']}); the model's gaps up to {float(fallback['seconds']):g} s keep "
+            f"the kinematic fill, the threshold fitted on {figures['val_clips']} val clips (their MSE relative to "
+            f"the kinematic fill's, averaged over the patterns, per threshold: {scores}):",
+            "",
+            *table(figures),
+            "",
+            f"![one filled gap per pattern]({plot})",
+            "",
+        ]
+    return lines
+
+
+def figures_patterns(figures: dict) -> list[str]:
+    """The occlusion patterns of a gap-filling section, in order."""
+    return [key for key, value in figures.items() if isinstance(value, dict) and "ratio" in value]
+
+
 def markdown(report: dict) -> str:
     """The report as Markdown: one section per evaluated part, the plots linked beside it."""
     lines = [f"# Evaluation on {report['data']}", "", f"{report['seconds'] / 60:.1f} min on {report['device']}.", ""]
@@ -128,6 +167,8 @@ def markdown(report: dict) -> str:
         lines += playback_lines(report["playback"])
     if "hgvae" in report:
         lines += hgvae_lines(report["hgvae"])
+    if "fills" in report:
+        lines += fills_lines(report["fills"])
     if "learning_curves" in report:
         lines += ["## Learning curves", "", "![learning curves](learning-curves.png)", ""]
     return "\n".join(lines)

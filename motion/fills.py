@@ -2,13 +2,15 @@
 interpolation in time, and a kinematic fill that keeps the bone lengths measured on the clip's own
 observed frames.
 
-The kinematic fill starts from an estimate of each missing point (the spline fill, or any other, such
-as a model's) and moves it as little as it must to keep its rigid bones, by relaxing the bone-length
+The kinematic fill starts from an estimate of each missing point (by default the spline fill for gaps
+up to SPLINE_SECONDS and the linear one for longer gaps, through which a cubic overshoots; or any
+other, such as a model's) and moves it as little as it must to keep its rigid bones, by relaxing the bone-length
 constraints in turn until they hold (position-based dynamics, Müller et al. 2007): a missing point next
 to an observed one moves along their bone onto the sphere of its length; a middle joint whose two ends
 are observed (a knee between hip and ankle) settles on the circle where both bones meet, near its
 estimate, so the chain bends in the plane its estimate (interpolated in time) bends in; a chain of
-missing joints shares the corrections out. Observed points never move. Bones whose length varies on
+missing joints shares the corrections out. Observed points, and partly observed ones (their observed
+coordinates pin them; their missing ones take the estimate), never move. Bones whose length varies on
 the observed frames (Bandai's floor-level `joint_Root` below the hips, say) are not rigid and
 constrain nothing.
 
@@ -19,12 +21,19 @@ returns positions with the missing entries filled and every observed entry as gi
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.interpolate import CubicSpline
 
+from motion.gaps import interpolate_gaps, short_gaps
 from motion.skeleton import Skeleton
 
 FILLS = ("linear", "spline", "kinematic")
 """The classical fills, by name (motion impute --method)."""
+
+SPLINE_SECONDS = 0.75
+"""Gaps up to this long start the kinematic fill from the spline, longer ones from the linear fill: on
+the shipped locomotion clips, the spline is the better start for joints lost for 0.25-0.5 s, the line
+for 1-2 s."""
 
 RIGID_SPREAD = 0.05
 """A bone is rigid when its length's standard deviation on the observed frames is under this fraction of its mean."""
@@ -35,7 +44,8 @@ TOLERANCE = 1e-5  # metres: the relaxation stops once every bone is within this 
 
 def linear_fill(positions: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """Each missing value interpolated linearly in time between the nearest observed frames of its
-    coordinate; beyond the first or last observed frame, that frame's value is held.
+    coordinate; beyond the first or last observed frame, that frame's value is held
+    (motion.gaps.interpolate_gaps, on a clip).
 
     Args:
         positions: (frames, joints, 3) metres; values at missing entries are ignored.
@@ -43,7 +53,10 @@ def linear_fill(positions: np.ndarray, missing: np.ndarray) -> np.ndarray:
     Returns:
         (frames, joints, 3) float32; a coordinate never observed is 0.
     """
-    return _per_coordinate(positions, missing, _linear)
+    frames = positions.shape[0]
+    values = torch.from_numpy(np.nan_to_num(positions, nan=0.0).astype(np.float32)).reshape(frames, -1)
+    holes = torch.from_numpy(missing).reshape(frames, -1)
+    return interpolate_gaps(values, holes).reshape(positions.shape).numpy()
 
 
 def spline_fill(positions: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -56,10 +69,6 @@ def spline_fill(positions: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return _per_coordinate(positions, missing, _spline)
 
 
-def _linear(time: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
-    return np.interp(at, time, values)
-
-
 def _spline(time: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
     if len(time) < 2:
         return np.full(len(at), values[0])
@@ -67,6 +76,7 @@ def _spline(time: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 def _per_coordinate(positions: np.ndarray, missing: np.ndarray, interpolate) -> np.ndarray:
+    """Fill each coordinate's missing frames with interpolate(observed times, values, missing times)."""
     frames = positions.shape[0]
     flat_missing = missing.reshape(frames, -1)
     filled = np.where(missing, 0.0, positions).astype(np.float64).reshape(frames, -1)
@@ -103,46 +113,62 @@ def rigid_bone_lengths(positions: np.ndarray, observed_points: np.ndarray, paren
     return lengths
 
 
+def classical_estimate(positions: np.ndarray, missing: np.ndarray, fps: float) -> np.ndarray:
+    """The kinematic fill's default start: the spline fill in gaps up to SPLINE_SECONDS, the linear fill in longer ones.
+
+    Args:
+        positions, missing: as linear_fill.
+        fps: the clip's frame rate, to measure the gaps in seconds.
+    """
+    short = short_gaps(missing.any(-1), SPLINE_SECONDS, fps)[..., None]
+    return np.where(short, spline_fill(positions, missing), linear_fill(positions, missing))
+
+
 def kinematic_fill(
-    positions: np.ndarray, missing: np.ndarray, skeleton: Skeleton, estimate: np.ndarray | None = None
+    positions: np.ndarray,
+    missing: np.ndarray,
+    skeleton: Skeleton,
+    fps: float,
+    estimate: np.ndarray | None = None,
 ) -> np.ndarray:
     """Missing points moved from their estimate to keep the clip's rigid bone lengths.
 
-    A point with any coordinate missing moves whole; of a partly observed point only the missing
-    coordinates are written back.
+    Only joints lost whole move; a partly observed point keeps its estimate for the missing
+    coordinates (its observed ones pin it already) and holds its bones like an observed one.
 
     Args:
         positions: (frames, joints, 3) metres; values at missing entries are ignored.
         missing: (frames, joints, 3) bool.
         skeleton: the joints' parents.
-        estimate: (frames, joints, 3) a first guess of the missing points (default: spline_fill).
+        fps: the clip's frame rate.
+        estimate: (frames, joints, 3) a first guess of the missing points (default: classical_estimate).
     Returns:
         (frames, joints, 3) float32. Points with no rigid bone keep their estimate; where the bones
         cannot all hold (a gap whose observed ends are farther apart than the chain reaches) the
         lengths are as near as the relaxation gets in RELAXATIONS rounds.
     """
-    estimate = spline_fill(positions, missing) if estimate is None else estimate
-    free = missing.any(-1)  # (frames, joints): the points that may move
-    lengths = rigid_bone_lengths(positions, ~free, skeleton.parents)
+    estimate = classical_estimate(positions, missing, fps) if estimate is None else estimate
+    lengths = rigid_bone_lengths(positions, ~missing.any(-1), skeleton.parents)
     bones = [
         (joint, parent, lengths[joint]) for joint, parent in enumerate(skeleton.parents) if np.isfinite(lengths[joint])
     ]
-    rows = free.any(1)
+    whole = missing.all(-1, keepdims=True)  # (frames, joints, 1): the points that move
+    rows = whole.any((1, 2))
     out = np.where(missing, estimate, positions).astype(np.float64)
-    pose, movable = out[rows], free[rows].astype(np.float64)  # only the frames with a gap take part
+    pose, movable = out[rows], whole[rows].astype(np.float64)  # only the frames with a lost joint take part
     for _ in range(RELAXATIONS):
         worst = 0.0
         for joint, parent, length in bones:
-            share = movable[:, joint] + movable[:, parent]
-            active = share > 0
+            share = movable[:, joint] + movable[:, parent]  # (rows, 1): how many of the bone's ends may move
+            active = share[:, 0] > 0
             if not active.any():
                 continue
             offset = pose[active, joint] - pose[active, parent]
             distance = np.linalg.norm(offset, axis=-1, keepdims=True)
             correction = (distance - length) * offset / np.maximum(distance, 1e-9)  # shortens by the excess
-            weights = movable[active][:, [joint, parent]] / share[active, None]
-            pose[active, joint] -= weights[:, :1] * correction
-            pose[active, parent] += weights[:, 1:] * correction
+            share = np.maximum(share[active], 1.0)
+            pose[active, joint] -= movable[active, joint] / share * correction
+            pose[active, parent] += movable[active, parent] / share * correction
             worst = max(worst, float(np.abs(distance - length).max()))
         if worst < TOLERANCE:
             break

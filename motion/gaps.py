@@ -1,9 +1,13 @@
 """Gaps in trajectories: the occlusion patterns the imputation figures use (random entries, and
-whole joints lost over contiguous spans, as markers drop out in real mocap), and filling gaps by
-linear interpolation in time: the baseline imputation and a starting point of the HG-VAE's MAP."""
+whole joints lost over contiguous spans, as markers drop out in real mocap), how long each gap runs,
+and filling gaps by linear interpolation in time: the baseline imputation and a starting point of the
+HG-VAE's MAP."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -61,3 +65,38 @@ def interpolate_gaps(values: Tensor, missing: Tensor, fallback: Tensor | None = 
             empty, torch.zeros_like(values) if fallback is None else fallback.expand_as(values), filled
         )
     return torch.where(missing, filled, values)
+
+
+def gap_lengths(missing: np.ndarray) -> np.ndarray:
+    """For each missing point, the length of the run of consecutive missing frames it belongs to.
+
+    Args:
+        missing: (frames, joints) bool, True where a joint is missing.
+    Returns:
+        (frames, joints) int64: the run's length in frames at each missing point, 0 where observed.
+    """
+    frames = missing.shape[0]
+    padded = np.concatenate([np.zeros((1, *missing.shape[1:]), bool), missing, np.zeros((1, *missing.shape[1:]), bool)])
+    edges = np.diff(padded.astype(np.int8), axis=0)  # +1 where a run starts, -1 after it ends
+    lengths = np.zeros(missing.shape, np.int64)
+    for joint in np.flatnonzero(missing.any(0)):
+        starts, stops = np.flatnonzero(edges[:, joint] == 1), np.flatnonzero(edges[:, joint] == -1)
+        run = np.zeros(frames, np.int64)
+        for start, stop in zip(starts, stops, strict=True):
+            run[start:stop] = stop - start
+        lengths[:, joint] = run
+    return lengths
+
+
+def short_gaps(missing: np.ndarray, seconds: float, fps: float) -> np.ndarray:
+    """The missing points whose gap lasts at most `seconds`, counted in whole frames (round(seconds * fps)).
+
+    Args:
+        missing: (frames, joints) bool, True where a joint is missing.
+        seconds: the longest gap that counts as short; math.inf: every gap.
+        fps: frames per second of the clip.
+    Returns:
+        (frames, joints) bool.
+    """
+    limit = math.inf if math.isinf(seconds) else round(seconds * fps)
+    return missing & (gap_lengths(missing) <= limit)

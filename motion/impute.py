@@ -15,12 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from motion.clip import Clip, resample
 from motion.encoding import normalise_windows
 from motion.errors import InputError
+from motion.fills import FILLS, kinematic_fill, linear_fill, spline_fill
 from motion.formats import (
     ReadOptions,
+    Source,
     detect_format,
     fill_joint_csv,
     fill_laforge_csv,
@@ -29,32 +32,47 @@ from motion.formats import (
     read_source,
     write_joint_csv,
 )
-from motion.gaps import interpolate_gaps
+from motion.gaps import short_gaps
 from motion.geometry import from_local_frame
 from motion.models.hgvae import HGVAE, MAP_LR
-from motion.skeleton import preset_roles, resolve_joint_map
+from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
+
+METHODS = ("hgvae", *FILLS)
+"""How gaps are filled: the HG-VAE's MAP estimate, or one of the classical fills (motion.fills)."""
+STARTS = ("interpolate", "spline", "kinematic", "mean")
+"""Where the MAP search starts: a classical fill of each gap over the whole clip, or the training mean."""
+FALLBACK_SECONDS = 0.75
+"""Gaps up to this long keep the kinematic fill when the HG-VAE fills a clip: the threshold fitted on val
+clips for the shipped model (evaluation.gap_filling.fit_fallback, `motion evaluate --parts fills`)."""
 
 
 @dataclass(frozen=True)
 class ClipImputation:
-    """The result of imputing one clip.
+    """The result of filling one clip.
 
     Attributes:
         positions: (frames, joints, 3) float32 metres, Z-up, on the clip's skeleton: observed
-            entries as given, missing entries on the model's joints filled, others still NaN.
+            entries as given, missing entries on the filled joints filled, others still NaN.
         filled: (frames, joints, 3) bool, the entries that were filled.
+        method: the method that filled them (METHODS).
         uncovered: missing values on joints the model does not have (left NaN).
-        windows: windows imputed (0 when nothing was missing).
+        windows: windows the HG-VAE imputed (0 for a classical fill, or when nothing was missing).
+        labels: the class each window was imputed with (a class-conditional model), in window order.
         elbo_before, elbo_after: mean ELBO per window of the starting fill and of the result, nats
-            (NaN when nothing was missing).
+            (NaN for a classical fill, or when nothing was missing).
+        score: the filled clip's out-of-distribution score (clip_elbo) when impute_source was given a
+            model to score with, else NaN.
     """
 
     positions: np.ndarray
     filled: np.ndarray
-    uncovered: int
-    windows: int
-    elbo_before: float
-    elbo_after: float
+    method: str
+    uncovered: int = 0
+    windows: int = 0
+    labels: tuple[str, ...] = ()
+    elbo_before: float = float("nan")
+    elbo_after: float = float("nan")
+    score: float = float("nan")
 
 
 def window_starts(frames: int, length: int, stride: int) -> list[int]:
@@ -72,6 +90,54 @@ def blend_weights(length: int) -> np.ndarray:
     return (np.sin(np.pi * (np.arange(length) + 0.5) / length) ** 2).astype(np.float32)
 
 
+def fill_clip(clip: Clip, missing: np.ndarray | None = None, method: str = "kinematic") -> ClipImputation:
+    """Fill a clip's missing entries with a classical fill (motion.fills), on its own skeleton.
+
+    Args:
+        clip: the clip; values at missing entries are ignored.
+        missing: (frames, joints, 3) bool, True where occluded; None: the clip's NaN entries.
+        method: "linear", "spline" or "kinematic".
+    """
+    if method not in FILLS:
+        raise InputError(f"method {method!r}: the classical fills are {', '.join(FILLS)}")
+    missing = np.isnan(clip.positions) if missing is None else missing
+    if method == "kinematic":
+        positions = kinematic_fill(clip.positions, missing, clip.skeleton, clip.fps)
+    else:
+        positions = (linear_fill if method == "linear" else spline_fill)(clip.positions, missing)
+    never_seen = missing.all(0, keepdims=True) & missing  # a coordinate with no observed frame has nothing to go on
+    positions = np.where(never_seen, np.nan, positions).astype(np.float32)
+    return ClipImputation(positions, missing & ~never_seen, method, uncovered=int(never_seen.sum()))
+
+
+def compose_fill(
+    positions: np.ndarray,
+    missing: np.ndarray,
+    skeleton: Skeleton,
+    fps: float,
+    learned: np.ndarray,
+    classical: np.ndarray,
+    fallback_seconds: float,
+    keep_bones: bool,
+) -> np.ndarray:
+    """The learned fill of long gaps and the classical fill of short ones, as impute_clip composes them.
+
+    Args:
+        positions, missing: (frames, joints, 3) metres and bool, as kinematic_fill takes them.
+        learned, classical: (frames, joints, 3) the two fills of every missing entry.
+        fallback_seconds: gaps of a joint up to this long (in whole frames) take the classical fill.
+        keep_bones: move the learned fill onto the clip's rigid bone lengths (motion.fills.kinematic_fill
+            with it as the estimate), the short gaps' classical fill pinned.
+    Returns:
+        (frames, joints, 3) float32; observed entries as given.
+    """
+    short = short_gaps(missing.any(-1), fallback_seconds, fps)[..., None] & missing
+    estimate = np.where(short, classical, learned)
+    if keep_bones:
+        estimate = kinematic_fill(np.where(short, classical, positions), missing & ~short, skeleton, fps, estimate)
+    return np.where(missing, estimate, positions).astype(np.float32)
+
+
 def impute_clip(
     model: HGVAE,
     clip: Clip,
@@ -79,9 +145,12 @@ def impute_clip(
     label: str | None = None,
     steps: int = 10,
     lr: float = MAP_LR,
-    start: str = "interpolate",
+    start: str = "kinematic",
     stride: int | None = None,
     joint_map: str | Path | None = None,
+    keep_bones: bool = True,
+    fallback_seconds: float = FALLBACK_SECONDS,
+    elbo_floor: float | None = None,
 ) -> ClipImputation:
     """Fill a clip's missing entries with the HG-VAE's MAP estimate.
 
@@ -90,24 +159,37 @@ def impute_clip(
         clip: the clip; values at missing entries are ignored.
         missing: (frames, joints, 3) bool on the clip's skeleton, True where occluded; None: the
             clip's NaN entries.
-        label: content label for a class-conditional model (one of model.metadata.labels);
-            None: the clip's own content label.
-        steps, lr, start: as in HGVAE.impute ("interpolate" starts from each gap interpolated
-            linearly over the whole clip, "mean" from the training mean).
+        label: content label for a class-conditional model (one of model.metadata.labels); None:
+            each window takes the label under which its starting fill has the highest ELBO, so
+            any clip works, whatever it shows.
+        steps, lr: as in HGVAE.impute.
+        start: where the search starts (STARTS): each gap filled over the whole clip by linear
+            interpolation ("interpolate"), the cubic spline or the kinematic fill (motion.fills),
+            or the training mean.
         stride: frames between window starts at the model's rate (default: half a window).
         joint_map: JSON joint map for a clip whose skeleton is no preset (as in `motion preprocess`).
+        keep_bones: move the model's fill onto the clip's rigid bone lengths afterwards (compose_fill).
+        fallback_seconds: gaps of a joint up to this long (in whole frames) keep the kinematic fill
+            instead of the model's: where observed frames close in time pin a gap, the classical fill
+            is better. Where every gap is this short, the model is not run (windows == 0).
+        elbo_floor: windows whose start has a lower ELBO (nats per window: out of the model's
+            distribution) keep the kinematic fill; frames that several windows cover blend the two
+            with the windows' blend weights. None: every window is trusted.
     Raises:
-        InputError: the model describes no data, the label is missing or unknown, the skeleton
-            cannot be mapped to the model's, or the root or a shoulder is never observed.
+        InputError: the model describes no data, the label or start is unknown, the skeleton cannot
+            be mapped to the model's, or the root or a shoulder is never observed.
     """
     metadata = model.metadata
     if metadata is None:
         raise InputError("the HG-VAE's checkpoint names no skeleton or rate; train it with motion train hgvae")
+    if start not in STARTS:
+        raise InputError(f"start {start!r}: expected one of {', '.join(STARTS)}")
+    if label is not None:
+        metadata.label_index(label)  # an unknown label fails even where the model has nothing to fill
     missing = np.isnan(clip.positions) if missing is None else missing
     if not missing.any():
-        return ClipImputation(clip.positions, np.zeros_like(missing), 0, 0, float("nan"), float("nan"))
+        return ClipImputation(clip.positions, np.zeros_like(missing), "hgvae")
     skeleton, fps, frames = metadata.skeleton, metadata.fps, model.config.frames
-    class_index = _class_index(model, clip, label)
     indices = resolve_joint_map(clip.skeleton, skeleton.name, joint_map, clip.source).indices(
         clip.skeleton, clip.source
     )
@@ -115,12 +197,19 @@ def impute_clip(
     covered[indices] = True
     hole = missing[:, indices]
     positions = np.where(hole, np.nan, clip.positions[:, indices]).astype(np.float32)
-    # The search starts from each gap interpolated over the whole clip at its own rate: a window
-    # alone would hold values flat where a gap crosses its edge.
-    flat = torch.from_numpy(positions).reshape(clip.frames, -1)
-    guide = interpolate_gaps(torch.nan_to_num(flat), torch.isnan(flat)).reshape(positions.shape)
+    # The search starts from each gap filled over the whole clip at its own rate: a window alone
+    # would hold values flat where a gap crosses its edge.
+    classical = kinematic_fill(positions, hole, skeleton, clip.fps)
+    if start == "kinematic":
+        start_fill = classical
+    else:
+        start_fill = (spline_fill if start == "spline" else linear_fill)(positions, hole)
+    if not (
+        hole & ~short_gaps(hole.any(-1), fallback_seconds, clip.fps)[..., None]
+    ).any():  # every gap keeps the kinematic fill: nothing for the model to do
+        return _write_back(clip, missing, indices, hole, classical, covered, windows=0)
     at_rate = torch.from_numpy(resample(positions, clip.fps, fps).copy())
-    guide = torch.from_numpy(resample(guide.numpy(), clip.fps, fps).copy())
+    guide = torch.from_numpy(resample(start_fill, clip.fps, fps).copy())
     hole_at_rate = torch.isnan(at_rate)
     # Turning windows to face +x mixes x and y: a point missing either is missing both there.
     hole_at_rate[..., :2] = hole_at_rate[..., :2].any(-1, keepdim=True)
@@ -139,21 +228,25 @@ def impute_clip(
     windows, origin, facing = normalise_windows(guide[span], roles)
     never_seen = hole_at_rate.all(0)  # coordinates with nothing to interpolate start at the training mean
     windows = torch.where(never_seen, model.data_mean.cpu().reshape(model.window_shape), windows)
-    labels = None if class_index is None else torch.full((len(starts),), class_index)
     device = model.data_mean.device
-    search_start = "given" if start == "interpolate" else start
-    result = model.impute(
-        windows.to(device), hole_at_rate[span].to(device), labels, steps=steps, lr=lr, start=search_start
-    )
+    windows = windows.to(device)
+    labels = _window_labels(model, windows, label)
+    search_start = "mean" if start == "mean" else "given"
+    result = model.impute(windows, hole_at_rate[span].to(device), labels, steps=steps, lr=lr, start=search_start)
     restored = from_local_frame(result.windows.cpu().reshape(len(starts), -1, 3), origin, facing)
 
+    trusted = torch.ones(len(starts))
+    if elbo_floor is not None:
+        trusted = (result.elbo_before.cpu() >= elbo_floor).float()
     weights = torch.from_numpy(blend_weights(frames))[:, None, None]
     total = torch.zeros_like(guide)
-    weight_sum = torch.zeros(len(guide), 1, 1)
-    for window, first in zip(restored.reshape(windows.shape), starts, strict=True):
+    weight_sum, trust_sum = torch.zeros(len(guide), 1, 1), torch.zeros(len(guide), 1, 1)
+    for window, first, trust in zip(restored.reshape(len(starts), frames, -1, 3), starts, trusted, strict=True):
         total[first : first + frames] += weights * window
         weight_sum[first : first + frames] += weights
+        trust_sum[first : first + frames] += weights * trust
     blended = (total / weight_sum)[:count].numpy()
+    trust = (trust_sum / weight_sum)[:count].numpy()
 
     # Back to the clip's frames: each missing entry is read off the blended trajectory.
     at = np.minimum(np.arange(clip.frames) * fps / clip.fps, count - 1)
@@ -161,46 +254,85 @@ def impute_clip(
     after = np.minimum(before + 1, count - 1)
     weight = (at - before).astype(np.float32)[:, None, None]
     estimate = blended[before] * (1 - weight) + blended[after] * weight
+    trust_here = trust[before] * (1 - weight) + trust[after] * weight  # (clip frames, 1, 1)
+    estimate = classical + trust_here * (estimate - classical)
+    estimate = compose_fill(positions, hole, skeleton, clip.fps, estimate, classical, fallback_seconds, keep_bones)
+    return _write_back(
+        clip, missing, indices, hole, estimate, covered, windows=len(starts),
+        labels=() if labels is None else tuple(metadata.labels[i] for i in labels.tolist()),
+        elbo_before=result.elbo_before.mean().item(), elbo_after=result.elbo_after.mean().item(),
+    )  # fmt: skip
+
+
+def _write_back(
+    clip: Clip, missing: np.ndarray, indices, hole: np.ndarray, estimate: np.ndarray, covered: np.ndarray, **figures
+) -> ClipImputation:
+    """The clip with the model's joints' missing entries (`hole`, on the model's skeleton) set from `estimate`."""
     out = clip.positions.copy()
     sub = out[:, indices]
     sub[hole] = estimate[hole]
     out[:, indices] = sub
     filled = np.zeros_like(missing)
     filled[:, indices] = hole
-    return ClipImputation(
-        positions=out,
-        filled=filled,
-        uncovered=int(missing[:, ~covered].sum()),
-        windows=len(starts),
-        elbo_before=result.elbo_before.mean().item(),
-        elbo_after=result.elbo_after.mean().item(),
-    )
+    return ClipImputation(out, filled, "hgvae", uncovered=int(missing[:, ~covered].sum()), **figures)
 
 
-def _class_index(model: HGVAE, clip: Clip, label: str | None) -> int | None:
-    """The class index of `label` (default: the clip's content label) for a class-conditional model."""
+def _window_labels(model: HGVAE, windows: Tensor, label: str | None) -> Tensor | None:
+    """(windows,) class indices for a class-conditional model: `label`'s, or for each window the class
+    under which the window (its starting fill) has the highest ELBO; None for an unconditional model."""
     if not model.config.classes:
         return None
-    name = label if label is not None else clip.labels.get("content")
-    if name is None:
-        known = ", ".join(model.metadata.labels)
-        raise InputError(
-            f"{clip.source}: the model is class-conditional; give its content label (--label): one of {known}"
-        )
-    return model.metadata.label_index(name)
+    if label is not None:
+        return torch.full((len(windows),), model.metadata.label_index(label), device=windows.device)
+    classes = range(model.config.classes)
+    elbo = torch.stack([model.elbo(windows, torch.full((len(windows),), k, device=windows.device)) for k in classes], 1)
+    return elbo.argmax(1)
+
+
+def clip_elbo(model: HGVAE, clip: Clip, joint_map: str | Path | None = None) -> float:
+    """The clip's out-of-distribution score: its mean ELBO per window under the model, nats (lower: less
+    like the training data); for a class-conditional model each window takes its best label.
+
+    The clip is mapped to the model's skeleton, resampled to its rate and cut into windows overlapping
+    by half, each normalised at its first frame, as impute_clip cuts them.
+
+    Returns:
+        NaN for a clip shorter than a window or with a missing value on a joint the model has, or
+        when the model describes no data.
+    """
+    metadata = model.metadata
+    if metadata is None:
+        return float("nan")
+    skeleton, frames = metadata.skeleton, model.config.frames
+    indices = resolve_joint_map(clip.skeleton, skeleton.name, joint_map, clip.source).indices(
+        clip.skeleton, clip.source
+    )
+    at_rate = torch.from_numpy(resample(clip.positions[:, indices], clip.fps, metadata.fps).copy())
+    if len(at_rate) < frames or not torch.isfinite(at_rate).all():
+        return float("nan")
+    span = torch.tensor(window_starts(len(at_rate), frames, frames // 2))[:, None] + torch.arange(frames)
+    windows, _, _ = normalise_windows(at_rate[span], preset_roles(skeleton.name))
+    windows = windows.to(model.data_mean.device)
+    with torch.no_grad():
+        return model.elbo(windows, _window_labels(model, windows, None)).mean().item()
+
+
+def _score(model: HGVAE, clip: Clip, joint_map: str | Path | None) -> float:
+    try:
+        return clip_elbo(model, clip, joint_map)
+    except InputError:  # a skeleton the model cannot read has no score, yet its fill stands
+        return float("nan")
 
 
 def impute_file(
-    model: HGVAE,
     path: str | Path,
     out: str | Path,
+    method: str = "kinematic",
+    model: HGVAE | None = None,
     mask: str | Path | None = None,
     options: ReadOptions = ReadOptions(),
-    label: str | None = None,
-    steps: int = 10,
-    lr: float = MAP_LR,
-    start: str = "interpolate",
     joint_map: str | Path | None = None,
+    **settings,
 ) -> list[ClipImputation]:
     """Fill the occluded values of every clip (take) in a motion file and write the file in its own format.
 
@@ -209,27 +341,53 @@ def impute_file(
     stores rotations, is written as a joint CSV (Z-up, metres), so `out` must end in .csv then.
 
     Args:
-        model: a trained HG-VAE (HGVAE.load).
         path: the motion file.
         out: the output file (not `path`); written atomically.
+        method: "hgvae" (impute_clip), or a classical fill (fill_clip).
+        model: the HG-VAE, for method "hgvae".
         mask: an occlusion mask file (motion.formats.read_mask) in the file's joint order, over all
             its frames; None: only the empty cells.
         options: how to read the file (format, fps, up axis, units), as motion.formats reads it.
-        label, steps, lr, start, joint_map: as in impute_clip.
+        joint_map: JSON joint map for a skeleton that is no preset (method "hgvae").
+        settings: impute_clip's label, steps, lr, start, keep_bones, fallback_seconds.
     Returns:
         one ClipImputation per clip of the file.
     Raises:
-        InputError: a bad file, mask, label or output path.
+        InputError: a bad file, mask, method, label or output path.
     """
-    path, out = Path(path), Path(out)
-    if steps < 0 or lr <= 0:
-        raise InputError(f"steps must be >= 0 and lr > 0, got {steps} and {lr}")
-    if out.resolve() == path.resolve():
+    path = Path(path)
+    if Path(out).resolve() == path.resolve():
         raise InputError(f"{out}: would overwrite the input; choose another output")
     sources = list_sources([path])
     if len(sources) != 1:
         raise InputError(f"{path}: holds {len(sources)} motion files; give one")
-    source = sources[0]
+    return impute_source(sources[0], out, method, model, mask, options, joint_map, **settings)
+
+
+def impute_source(
+    source: Source,
+    out: str | Path,
+    method: str = "kinematic",
+    model: HGVAE | None = None,
+    mask: str | Path | None = None,
+    options: ReadOptions = ReadOptions(),
+    joint_map: str | Path | None = None,
+    scorer: HGVAE | None = None,
+    **settings,
+) -> list[ClipImputation]:
+    """impute_file for one motion source (a file, or a member of a zip archive: motion.formats.list_sources).
+
+    Args:
+        scorer: if given, each result's `score` is the filled clip's clip_elbo under it (NaN where its
+            skeleton cannot be mapped to the scorer's).
+    """
+    out = Path(out)
+    if method not in METHODS:
+        raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
+    if method == "hgvae" and model is None:
+        raise InputError("method 'hgvae' needs a model")
+    if settings.get("steps", 0) < 0 or settings.get("lr", 1) <= 0:
+        raise InputError(f"steps must be >= 0 and lr > 0, got {settings.get('steps')} and {settings.get('lr')}")
     data = source.read()
     kind = options.format or detect_format(source.name, data[:4096])
     if kind == "bvh" and out.suffix.lower() != ".csv":
@@ -241,7 +399,14 @@ def impute_file(
     for clip in clips:
         missing = np.isnan(clip.positions) | marked[first : first + clip.frames]
         first += clip.frames
-        results.append(impute_clip(model, clip, missing, label, steps, lr, start, joint_map=joint_map))
+        if method == "hgvae":
+            results.append(impute_clip(model, clip, missing, joint_map=joint_map, **settings))
+        else:
+            results.append(fill_clip(clip, missing, method))
+        if scorer is not None:
+            results[-1] = replace(
+                results[-1], score=_score(scorer, replace(clip, positions=results[-1].positions), joint_map)
+            )
 
     text = data.decode("utf-8")
     if kind == "joints":

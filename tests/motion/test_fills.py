@@ -1,10 +1,15 @@
 """The classical gap fills (motion.fills): exact on trajectories they can represent, observed values
 kept, and the kinematic fill keeping a real clip's bone lengths where it fills whole joints."""
 
+import math
+from dataclasses import replace
+
 import numpy as np
 
-from motion.fills import kinematic_fill, linear_fill, rigid_bone_lengths, spline_fill
+from motion.fills import FILLS, kinematic_fill, linear_fill, rigid_bone_lengths, spline_fill
 from motion.formats import read_clips
+from motion.gaps import gap_lengths, short_gaps
+from motion.impute import fill_clip
 from tests.conftest import BANDAI_SAMPLES
 
 WALK = BANDAI_SAMPLES / "data" / "dataset-2_walk_normal_011.bvh"
@@ -34,7 +39,11 @@ def test_every_fill_keeps_the_observed_values_and_fills_every_missing_one():
     clip = read_clips(WALK)[0]
     missing = np.random.default_rng(0).random(clip.positions.shape) < 0.1
     gappy = np.where(missing, np.nan, clip.positions)
-    for filled in (linear_fill(gappy, missing), spline_fill(gappy, missing), kinematic_fill(gappy, missing, clip.skeleton)):
+    for filled in (
+        linear_fill(gappy, missing),
+        spline_fill(gappy, missing),
+        kinematic_fill(gappy, missing, clip.skeleton, clip.fps),
+    ):
         np.testing.assert_array_equal(filled[~missing], clip.positions[~missing])
         assert np.isfinite(filled).all()
 
@@ -49,7 +58,7 @@ def test_the_kinematic_fill_keeps_the_clips_bones_and_bends_the_knee_as_the_walk
     missing = np.zeros(positions.shape, bool)
     missing[100:130, [knee, ankle]] = True  # knee and ankle lost for a second, mid-stride
     missing[100:130, skeleton.index("Hand_R"), 2] = True  # and one coordinate of a hand
-    filled = kinematic_fill(np.where(missing, np.nan, positions), missing, skeleton)
+    filled = kinematic_fill(np.where(missing, np.nan, positions), missing, skeleton, clip.fps)
     for joint, parent in ((knee, hip), (ankle, knee)):
         bone = np.linalg.norm(filled[100:130, joint] - filled[100:130, parent], axis=-1)
         np.testing.assert_allclose(bone, lengths[joint], atol=1e-4)
@@ -61,3 +70,30 @@ def test_the_kinematic_fill_keeps_the_clips_bones_and_bends_the_knee_as_the_walk
     assert error(filled) < 0.7 * error(spline), (error(filled), error(spline))
     hand = skeleton.index("Hand_R")
     np.testing.assert_array_equal(filled[100:130, hand, :2], positions[100:130, hand, :2])  # observed x, y kept
+
+
+def test_gaps_are_measured_in_whole_frames():
+    missing = np.zeros((20, 2), bool)
+    missing[3:11, 0] = missing[15:17, 0] = True
+    missing[:, 1] = True
+    lengths = gap_lengths(missing)
+    assert lengths[5, 0] == 8 and lengths[16, 0] == 2 and lengths[0, 0] == 0 and (lengths[:, 1] == 20).all()
+    short = short_gaps(missing, 0.25, 30.0)  # 7.5 frames round to 8: the 8-frame gap is short
+    assert short[3:11, 0].all() and short[15:17, 0].all() and not short[:, 1].any()
+    assert (short_gaps(missing, math.inf, 30.0) == missing).all()
+
+
+def test_a_fill_never_reads_the_missing_values_and_leaves_what_it_cannot_reach_empty():
+    clip = read_clips(WALK)[0]
+    knee, toes = clip.skeleton.index("LowerLeg_L"), clip.skeleton.index("Toes_R")
+    missing = np.zeros(clip.positions.shape, bool)
+    missing[100:130, knee] = True
+    missing[:, toes, 2] = True  # a coordinate never observed
+    for method in FILLS:
+        holes = fill_clip(replace(clip, positions=np.where(missing, np.nan, clip.positions)), missing, method)
+        wrong = fill_clip(
+            replace(clip, positions=np.where(missing, clip.positions + 1.0, clip.positions)), missing, method
+        )
+        np.testing.assert_array_equal(holes.positions, wrong.positions)  # the truth under the mask is never read
+        assert np.isnan(holes.positions[:, toes, 2]).all() and holes.uncovered == clip.frames
+        assert holes.filled.sum() == 30 * 3 and np.isfinite(holes.positions[100:130, knee]).all()

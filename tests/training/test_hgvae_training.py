@@ -93,8 +93,14 @@ def test_motion_impute_fills_a_real_clip_and_keeps_observed_cells_verbatim(
     positions[40:70, clip.skeleton.index("Hand_L")] = np.nan  # a marker lost for a second
     gappy = tmp_path / "gappy.csv"
     write_joint_csv(replace(clip, positions=positions), gappy)
+    kinematic = tmp_path / "kinematic.csv"
+    assert impute([str(gappy), "--out", str(kinematic)]) == 0  # the default: the kinematic fill, no model
+    assert "(kinematic)" in capsys.readouterr().out
     out = tmp_path / "filled.csv"
-    assert impute([str(gappy), "--model", str(conditional), "--out", str(out), "--label", "walk"]) == 0
+    assert (
+        impute([str(gappy), "--method", "hgvae", "--model", str(conditional), "--out", str(out), "--label", "walk"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "filled" in printed and "ELBO per window" in printed
 
@@ -110,6 +116,10 @@ def test_motion_impute_fills_a_real_clip_and_keeps_observed_cells_verbatim(
     hole[:, [clip.skeleton.index("joint_Root"), clip.skeleton.index("Chest")]] = False
     error = np.sqrt(np.mean((filled[hole] - clip.positions[hole]) ** 2))
     assert error < 0.1, error  # metres
+    by_kinematic = read_clips(kinematic)[0].positions
+    assert np.isfinite(by_kinematic).all()  # a classical fill fills every joint of the clip's own skeleton
+    error = np.sqrt(np.mean((by_kinematic[hole] - clip.positions[hole]) ** 2))
+    assert error < 0.1, error
 
 
 def test_motion_impute_reports_bad_input_in_one_line(conditional, locomotion_bandai_zip, tmp_path, capsys):
@@ -118,28 +128,37 @@ def test_motion_impute_reports_bad_input_in_one_line(conditional, locomotion_ban
     write_joint_csv(clip, path)
     mask = tmp_path / "mask.npy"
     np.save(mask, np.zeros((clip.frames + 1, len(clip.skeleton)), bool))
-    args = [str(path), "--model", str(conditional), "--out", str(tmp_path / "o.csv"), "--label", "walk"]
+    args = [
+        str(path),
+        "--method",
+        "hgvae",
+        "--model",
+        str(conditional),
+        "--out",
+        str(tmp_path / "o.csv"),
+        "--label",
+        "walk",
+    ]
     assert impute([*args, "--mask", str(mask)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "mask.npy" in error and "shape" in error
     assert not (tmp_path / "o.csv").exists()
-    assert impute([str(path), "--model", str(path), "--out", str(tmp_path / "o.csv")]) == 2
+    assert impute([str(path), "--method", "hgvae", "--model", str(path), "--out", str(tmp_path / "o.csv")]) == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
 
 
-def test_impute_clip_takes_the_clips_own_label_and_the_model_knows_its_labels(conditional, locomotion_bandai_zip):
+def test_impute_clip_needs_no_label_and_the_model_knows_its_labels(conditional, locomotion_bandai_zip):
     model = HGVAE.load(conditional)
     clip = next(c for c in read_clips(locomotion_bandai_zip) if c.labels.get("content") == "run")
     positions = clip.positions.copy()
     positions[20:45, clip.skeleton.index("Foot_R")] = np.nan
-    gappy = replace(clip, positions=positions)
-    own = impute_clip(model, gappy)  # the missing entries are the NaNs; the label is the clip's "run"
-    named = impute_clip(model, gappy, label="run")
-    np.testing.assert_array_equal(own.positions, named.positions)
-    assert own.filled.sum() == 25 * 3 and not np.isnan(own.positions[:, clip.skeleton.index("Foot_R")]).any()
-    other = impute_clip(model, gappy, label="walk").positions
-    assert not np.array_equal(other, own.positions)  # the label conditions the fill
+    gappy = replace(clip, positions=positions, labels={})  # a take nobody labelled
+    chosen = impute_clip(model, gappy, fallback_seconds=0)  # the missing entries are the NaNs
+    assert chosen.filled.sum() == 25 * 3 and not np.isnan(chosen.positions[:, clip.skeleton.index("Foot_R")]).any()
+    assert len(chosen.labels) == chosen.windows and set(chosen.labels) <= set(model.metadata.labels)
+    # Each window takes the label under which its start is likeliest, so no one label starts likelier.
+    named = {label: impute_clip(model, gappy, label=label, fallback_seconds=0) for label in model.metadata.labels}
+    assert chosen.elbo_before >= max(result.elbo_before for result in named.values()) - 1e-3
+    assert not np.array_equal(named["run"].positions, named["walk"].positions)  # the label conditions the fill
     with pytest.raises(InputError, match="label 'swim': the model knows run, walk, walk-turn-left, walk-turn-right"):
         impute_clip(model, gappy, label="swim")
-    with pytest.raises(InputError, match="class-conditional; give its content label"):
-        impute_clip(model, replace(gappy, labels={}))
