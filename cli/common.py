@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from motion.errors import InputError
@@ -99,6 +99,14 @@ def configure_logging(debug: bool) -> None:
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     for package in PACKAGES:
         logging.getLogger(package).setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def failures_exit(failures: Sequence[str]) -> int:
+    """A batch job's exit code: 0, or 1 after saying on stderr that some inputs failed (each listed as it happened)."""
+    if not failures:
+        return 0
+    print(f"{len(failures)} input(s) failed (listed above); fix them and run again to add them", file=sys.stderr)
+    return 1
 
 
 def run_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace, interrupted: str) -> int:

@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--held-out-hgvae", type=Path,
         help="an HG-VAE trained on some contents only: gap filling on the others too (default: none)",
     )  # fmt: skip
+    command.add_argument(
+        "--save-fallback", action="store_true",
+        help="record each HG-VAE's fallback rule fitted by --parts fills in its checkpoint, for motion impute",
+    )  # fmt: skip
     command.add_argument("--device", default=DEFAULTS.device, help="torch device (a GPU when there is one)")
     add_debug_argument(command)
     return command
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         parts=split_list(args.parts), segments=args.segments, passes=args.passes, samples=args.samples,
         depth_iterations=args.depth_iterations, depth_components=args.depth_components, seconds=args.seconds,
         seeds=seeds, windows=args.windows, hgvae_depth_epochs=args.hgvae_depth_epochs, fill_clips=args.fill_clips,
-        held_out_hgvae=args.held_out_hgvae, device=args.device,
+        held_out_hgvae=args.held_out_hgvae, save_fallback=args.save_fallback, device=args.device,
     )  # fmt: skip
     report = evaluate(args.data, args.out, args.drmm, args.hgvae, config)
     written = sorted(path.name for path in args.out.iterdir() if path.suffix in (".json", ".md", ".png"))

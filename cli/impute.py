@@ -10,9 +10,18 @@ import sys
 import zipfile
 from pathlib import Path
 
-from cli.common import add_debug_argument, add_read_arguments, make, parser, read_options, run_guarded
+from cli.common import (
+    add_debug_argument,
+    add_read_arguments,
+    failures_exit,
+    make,
+    parser,
+    read_options,
+    run_guarded,
+)
 from motion.errors import InputError
-from motion.impute import METHODS, STARTS, impute_file
+from motion.formats.sources import MOTION_SUFFIXES
+from motion.impute import FALLBACK_SECONDS, METHODS, STARTS, impute_file
 from motion.models import HGVAE
 from preprocessing import ImputeConfig, impute_files
 
@@ -34,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     command.add_argument(
         "--out", required=True, type=Path,
-        help="output file, for one motion file and an --out with a suffix; otherwise a folder, where each "
+        help="output file, for one motion file and an --out ending in .csv; otherwise a folder, where each "
         "input is written at its path under its input and a rerun resumes",
     )  # fmt: skip
     command.add_argument(
@@ -66,8 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="move the model's fill onto the clip's bone lengths",
     )  # fmt: skip
     command.add_argument(
-        "--fallback-seconds", type=float, default=DEFAULTS.fallback_seconds,
-        help="gaps up to this long keep the kinematic fill (0: the model fills every gap)",
+        "--fallback-seconds", type=float,
+        help="gaps up to this long keep the kinematic fill, 0: the model fills every gap (default: the rule "
+        f"fitted for the model, motion evaluate --parts fills --save-fallback; else {FALLBACK_SECONDS:g})",
+    )  # fmt: skip
+    command.add_argument(
+        "--elbo-floor", type=float,
+        help="windows whose start's ELBO is under this (nats) keep the kinematic fill (default: the rule fitted "
+        "for the model; else none)",
     )  # fmt: skip
     command.add_argument(
         "--joint-map",
@@ -90,13 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def one_file(args: argparse.Namespace) -> bool:
-    """Whether the command fills one file into an output file (else a folder job)."""
+    """Whether the command fills one motion file into an output file named like one (else a folder job)."""
     (given,) = args.inputs if len(args.inputs) == 1 else (None,)
     return (
         given is not None
         and given.is_file()
         and not zipfile.is_zipfile(given)
-        and args.out.suffix != ""
+        and args.out.suffix.lower() in MOTION_SUFFIXES
         and not args.out.is_dir()
     )
 
@@ -108,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "hgvae":
         model = HGVAE.load(args.model, device=args.device)
         settings = {"label": args.label, "steps": args.steps, "lr": args.lr, "start": args.start,
-                    "keep_bones": args.keep_bones, "fallback_seconds": args.fallback_seconds}  # fmt: skip
+                    "keep_bones": args.keep_bones, "fallback_seconds": args.fallback_seconds,
+                    "elbo_floor": args.elbo_floor}  # fmt: skip
     results = impute_file(
         args.inputs[0], args.out, args.method, model, args.mask, read_options(args), args.joint_map, **settings
     )
@@ -131,24 +147,22 @@ def run(args: argparse.Namespace) -> int:
 
 def run_folder(args: argparse.Namespace) -> int:
     if args.mask is not None:
-        raise InputError("--mask belongs to one input file; a folder job fills the empty cells of each file")
+        raise InputError(
+            "--mask belongs to one input file filled into one output file (--out ending in .csv); a folder job "
+            "fills the empty cells of each file"
+        )
     config = make(
         ImputeConfig, method=args.method, model=str(args.model), score=args.score, label=args.label,
         steps=args.steps, lr=args.lr, start=args.start, keep_bones=args.keep_bones,
-        fallback_seconds=args.fallback_seconds, joint_map=args.joint_map, read=read_options(args),
+        fallback_seconds=args.fallback_seconds, elbo_floor=args.elbo_floor, joint_map=args.joint_map,
+        read=read_options(args),
     )  # fmt: skip
     summary = impute_files(
         args.inputs, args.out, config, workers=args.workers, device=args.device, overwrite=args.overwrite,
         strict=args.strict, debug=args.debug,
     )  # fmt: skip
     print(summary.report())
-    if summary.failures:
-        print(
-            f"{len(summary.failures)} input(s) failed (listed above); fix them and run again to add them",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return failures_exit(summary.failures)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,16 @@ import multiprocessing
 import sys
 from pathlib import Path
 
-from cli.common import add_debug_argument, add_read_arguments, make, parser, read_options, run_guarded, split_list
+from cli.common import (
+    add_debug_argument,
+    add_read_arguments,
+    failures_exit,
+    make,
+    parser,
+    read_options,
+    run_guarded,
+    split_list,
+)
 from motion.dataset import KINDS
 from motion.skeleton import preset_names
 from preprocessing import PreprocessConfig, preprocess
@@ -80,13 +89,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(summary.report())
     print(f"datasets: {', '.join(str(path) for path in summary.datasets.values())}")
-    if summary.failures:
-        print(
-            f"{len(summary.failures)} input(s) failed (listed above); fix them and run again to add them",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return failures_exit(summary.failures)
 
 
 def main(argv: list[str] | None = None) -> int:

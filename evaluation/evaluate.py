@@ -36,6 +36,7 @@ from evaluation import plots
 from evaluation.report import markdown
 from motion.assets import ASSETS, DRMM_MODEL, HGVAE_MODEL
 from motion.atomic import write_bytes_atomic
+from motion.checkpoint import save_imputation_rule
 from motion.dataset import Dataset, load_dataset
 from motion.errors import InputError
 from motion.models import DRMM, HGVAE, Model
@@ -65,6 +66,8 @@ class EvaluationConfig:
         fill_clips: clips per set (val, test, unseen contents) of the gap-filling figures.
         held_out_hgvae: an HG-VAE trained on some contents only, for the gap-filling figures on the
             others (clips of every split: the model saw none of them); None: no such figures.
+        save_fallback: record each HG-VAE's fitted fallback rule in its checkpoint
+            (motion.checkpoint.save_imputation_rule), where `motion impute` reads it.
         device: torch device of the models and the study trainings (default: a GPU when there is one).
     """
 
@@ -80,6 +83,7 @@ class EvaluationConfig:
     hgvae_depth_epochs: int = 3
     fill_clips: int = 60
     held_out_hgvae: Path | None = None
+    save_fallback: bool = False
     device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
 
     def __post_init__(self) -> None:
@@ -235,9 +239,12 @@ def evaluate_fills(data: Path, out: Path, hgvae: Path, config: EvaluationConfig,
         pick = np.random.default_rng(seed).permutation(len(clips))[: config.fill_clips]
         return [clips[i] for i in np.sort(pick)]
 
-    def figures(model: HGVAE, val: list, test: list, plot: Path) -> dict:
+    def figures(model: HGVAE, path: Path, val: list, test: list, plot: Path) -> dict:
         fallback = fit_fallback(model, val)
-        methods = classical_methods() | {"hgvae": model_method(model, fallback["seconds"])}
+        if config.save_fallback:
+            save_imputation_rule(path, {"fallback_seconds": fallback["seconds"], "elbo_floor": fallback["elbo_floor"]})
+            log.info("gap filling: the fitted fallback rule is recorded in %s", shown(path))
+        methods = classical_methods() | {"hgvae": model_method(model, fallback["seconds"], fallback["elbo_floor"])}
         examples: dict = {}
         rows = gap_filling_figures(test, methods, examples=examples)
         plots.gap_examples(examples, plot)
@@ -251,7 +258,7 @@ def evaluate_fills(data: Path, out: Path, hgvae: Path, config: EvaluationConfig,
     log.info(
         "gap filling: %d test clips of the model's contents (fallback fitted on %d val clips)", len(test), len(val)
     )
-    section = {"test": {"model": shown(hgvae)} | figures(model, val, test, out / "fills.png")}
+    section = {"test": {"model": shown(hgvae)} | figures(model, hgvae, val, test, out / "fills.png")}
     if config.held_out_hgvae is not None:
         held = HGVAE.load(config.held_out_hgvae, config.device)
         seen = held.metadata.contents
@@ -264,7 +271,7 @@ def evaluate_fills(data: Path, out: Path, hgvae: Path, config: EvaluationConfig,
         section["unseen contents"] = {
             "model": shown(config.held_out_hgvae),
             "contents": never,
-        } | figures(held, val, unseen, out / "fills-unseen.png")
+        } | figures(held, config.held_out_hgvae, val, unseen, out / "fills-unseen.png")
     report["fills"] = section
 
 

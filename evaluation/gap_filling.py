@@ -105,10 +105,10 @@ def classical_methods() -> dict[str, Method]:
     return {name: (lambda clip, mask, name=name: fill_clip(clip, mask, name)) for name in FILLS}
 
 
-def model_method(model: HGVAE, fallback_seconds: float) -> Method:
-    """The HG-VAE as `motion impute` runs it: from the kinematic fill, onto the clip's bones, with the fallback."""
+def model_method(model: HGVAE, fallback_seconds: float, elbo_floor: float) -> Method:
+    """The HG-VAE as `motion impute` runs it: from the kinematic fill, onto the clip's bones, with the fallback rule."""
     return lambda clip, mask: impute_clip(
-        model, clip, mask, start="kinematic", keep_bones=True, fallback_seconds=fallback_seconds
+        model, clip, mask, start="kinematic", keep_bones=True, fallback_seconds=fallback_seconds, elbo_floor=elbo_floor
     )
 
 
@@ -177,17 +177,25 @@ def example(clip: Clip, mask: np.ndarray, filled: dict[str, np.ndarray]) -> dict
 
 
 def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
-    """The fallback threshold fitted on (val) clips: a gap up to it keeps the kinematic fill, a longer one
-    takes the model's. Each candidate is scored by its MSE relative to the kinematic fill alone,
-    averaged over the patterns, so that scattered values, whose errors are millimetres, weigh as much
-    as joints lost for seconds; the threshold is the largest whose score is within FALLBACK_MARGIN of
-    the best, since a model that barely helps on val clips may well not help elsewhere.
+    """The fallback rule fitted on (val) clips, never on the clips it is measured on.
+
+    Gap length: a gap up to the threshold keeps the kinematic fill, a longer one takes the model's.
+    Each candidate is scored by its MSE relative to the kinematic fill alone, averaged over the
+    patterns, so that scattered values, whose errors are millimetres, weigh as much as joints lost
+    for seconds; the threshold is the largest whose score is within FALLBACK_MARGIN of the best,
+    since a model that barely helps on val clips may well not help elsewhere.
+
+    ELBO floor: the lowest ELBO of any window the model imputed on these clips (of its start, the
+    kinematic fill). A window below it is less likely than everything the rule was fitted on, so it
+    keeps the kinematic fill; on the val clips themselves the floor changes nothing.
 
     Returns:
-        {"seconds": the threshold (inf: the model never helps), "relative_mse": {threshold: score}}.
+        {"seconds": the threshold (inf: the model never helps), "relative_mse": {threshold: score},
+        "elbo_floor": nats per window}.
     """
     candidates = (*FALLBACK_CANDIDATES, math.inf)
     scores = {seconds: [] for seconds in candidates}
+    floor = math.inf
     for pattern in PATTERNS:
         generator = np.random.default_rng(seed)
         squared = dict.fromkeys(candidates, 0.0)
@@ -195,10 +203,13 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
             mask = pattern_mask(pattern, clip, generator)
             gappy = replace(clip, positions=np.where(mask, np.nan, clip.positions).astype(np.float32))
             kinematic = fill_clip(gappy, mask, "kinematic").positions
-            learned = impute_clip(model, gappy, mask, start="kinematic", keep_bones=False, fallback_seconds=0).positions
+            learned = impute_clip(
+                model, gappy, mask, start="kinematic", keep_bones=False, fallback_seconds=0, elbo_floor=-math.inf
+            )
+            floor = min([floor, *learned.window_elbo])
             for seconds in candidates:
                 estimate = compose_fill(
-                    gappy.positions, mask, clip.skeleton, clip.fps, learned, kinematic, seconds, True
+                    gappy.positions, mask, clip.skeleton, clip.fps, learned.positions, kinematic, seconds, True
                 )
                 squared[seconds] += float(((estimate - clip.positions)[mask] ** 2).sum())
         for seconds in candidates:
@@ -206,4 +217,4 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
     mean = {seconds: float(np.mean(values)) for seconds, values in scores.items()}
     best = min(mean.values())
     chosen = max(seconds for seconds, score in mean.items() if score <= best * (1 + FALLBACK_MARGIN))
-    return {"seconds": chosen, "relative_mse": mean}
+    return {"seconds": chosen, "relative_mse": mean, "elbo_floor": floor}

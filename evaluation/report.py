@@ -143,7 +143,8 @@ def fills_lines(section: dict) -> list[str]:
         lines += [
             f"{clips} {name}{contents} ({figures['model']}); the model's gaps up to {float(fallback['seconds']):g} s keep "
             f"the kinematic fill, the threshold fitted on {figures['val_clips']} val clips (their MSE relative to "
-            f"the kinematic fill's, averaged over the patterns, per threshold: {scores}):",
+            f"the kinematic fill's, averaged over the patterns, per threshold: {scores}), and so do its windows "
+            f"whose start's ELBO is under {fallback['elbo_floor']:,.0f} nats, the lowest on those val clips:",
             "",
             *table(figures),
             "",

@@ -43,6 +43,9 @@ class ModelMetadata:
         training: the shared trainer's settings (training.trainer.TrainConfig as a dict).
         iteration: training iterations done.
         epochs: passes over the training rows asked for (HG-VAE), or None.
+        imputation: the HG-VAE's fallback rule, fitted on val clips after training
+            (evaluation.gap_filling.fit_fallback; save_imputation_rule): "fallback_seconds" and
+            "elbo_floor", as motion.impute.impute_clip takes them; empty when never fitted.
     """
 
     skeleton: Skeleton
@@ -54,9 +57,10 @@ class ModelMetadata:
     training: Mapping[str, Any] = field(default_factory=dict)
     iteration: int | None = None
     epochs: float | None = None
+    imputation: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("data", "recipe", "training"):  # frozen means frozen: no edits through the mappings
+        for name in ("data", "recipe", "training", "imputation"):  # frozen means frozen: no edits through the mappings
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         object.__setattr__(self, "labels", tuple(self.labels))
 
@@ -101,6 +105,8 @@ class ModelMetadata:
             entries["iteration"] = self.iteration
         if self.epochs is not None:
             entries["epochs"] = self.epochs
+        if self.imputation:
+            entries["imputation"] = dict(self.imputation)
         return entries
 
     @classmethod
@@ -120,6 +126,7 @@ class ModelMetadata:
             training=payload.get("train") or {},
             iteration=payload.get("iteration"),
             epochs=payload.get("epochs"),
+            imputation=payload.get("imputation") or {},
         )
 
 
@@ -154,6 +161,13 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
     if kind is not None and payload.get("kind") != kind:
         raise InputError(f"{path}: holds a {payload.get('kind')!r} model, expected {kind!r}")
     return payload
+
+
+def save_imputation_rule(path: str | Path, rule: Mapping[str, float]) -> None:
+    """Record an HG-VAE's fitted fallback rule (ModelMetadata.imputation) in its checkpoint, in place
+    (atomically); everything else in the file stays as it was."""
+    payload = load_checkpoint(path, "hgvae")
+    save_checkpoint(path, {k: v for k, v in payload.items() if k != "format"} | {"imputation": dict(rule)})
 
 
 def export_checkpoint(source: str | Path, path: str | Path) -> int:

@@ -10,6 +10,7 @@ are never touched.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -42,8 +43,9 @@ METHODS = ("hgvae", *FILLS)
 STARTS = ("interpolate", "spline", "kinematic", "mean")
 """Where the MAP search starts: a classical fill of each gap over the whole clip, or the training mean."""
 FALLBACK_SECONDS = 0.75
-"""Gaps up to this long keep the kinematic fill when the HG-VAE fills a clip: the threshold fitted on val
-clips for the shipped model (evaluation.gap_filling.fit_fallback, `motion evaluate --parts fills`)."""
+"""Gaps up to this long keep the kinematic fill when the HG-VAE fills a clip and its checkpoint holds no
+fitted rule (ModelMetadata.imputation): the threshold fitted on val clips for the shipped model
+(evaluation.gap_filling.fit_fallback, `motion evaluate --parts fills`)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class ClipImputation:
             (NaN for a classical fill, or when nothing was missing).
         score: the filled clip's out-of-distribution score (clip_elbo) when impute_source was given a
             model to score with, else NaN.
+        window_elbo: the ELBO of each imputed window's start, nats, in window order (what elbo_floor
+            is compared with).
     """
 
     positions: np.ndarray
@@ -73,6 +77,7 @@ class ClipImputation:
     elbo_before: float = float("nan")
     elbo_after: float = float("nan")
     score: float = float("nan")
+    window_elbo: tuple[float, ...] = ()
 
 
 def window_starts(frames: int, length: int, stride: int) -> list[int]:
@@ -149,7 +154,7 @@ def impute_clip(
     stride: int | None = None,
     joint_map: str | Path | None = None,
     keep_bones: bool = True,
-    fallback_seconds: float = FALLBACK_SECONDS,
+    fallback_seconds: float | None = None,
     elbo_floor: float | None = None,
 ) -> ClipImputation:
     """Fill a clip's missing entries with the HG-VAE's MAP estimate.
@@ -171,10 +176,12 @@ def impute_clip(
         keep_bones: move the model's fill onto the clip's rigid bone lengths afterwards (compose_fill).
         fallback_seconds: gaps of a joint up to this long (in whole frames) keep the kinematic fill
             instead of the model's: where observed frames close in time pin a gap, the classical fill
-            is better. Where every gap is this short, the model is not run (windows == 0).
+            is better. Where every gap is this short, the model is not run (windows == 0). None: the
+            model's fitted rule (metadata.imputation), else FALLBACK_SECONDS.
         elbo_floor: windows whose start has a lower ELBO (nats per window: out of the model's
             distribution) keep the kinematic fill; frames that several windows cover blend the two
-            with the windows' blend weights. None: every window is trusted.
+            with the windows' blend weights. None: the model's fitted rule, else -inf (every window
+            is trusted); the rule applies only with start "kinematic" and no label, as it was fitted.
     Raises:
         InputError: the model describes no data, the label or start is unknown, the skeleton cannot
             be mapped to the model's, or the root or a shoulder is never observed.
@@ -186,6 +193,11 @@ def impute_clip(
         raise InputError(f"start {start!r}: expected one of {', '.join(STARTS)}")
     if label is not None:
         metadata.label_index(label)  # an unknown label fails even where the model has nothing to fill
+    rule = metadata.imputation
+    fallback_seconds = rule.get("fallback_seconds", FALLBACK_SECONDS) if fallback_seconds is None else fallback_seconds
+    if elbo_floor is None:  # the rule's floor was fitted on ELBOs of kinematic starts under each window's best label
+        fitted_alike = start == "kinematic" and label is None
+        elbo_floor = rule.get("elbo_floor", -math.inf) if fitted_alike else -math.inf
     missing = np.isnan(clip.positions) if missing is None else missing
     if not missing.any():
         return ClipImputation(clip.positions, np.zeros_like(missing), "hgvae")
@@ -235,9 +247,7 @@ def impute_clip(
     result = model.impute(windows, hole_at_rate[span].to(device), labels, steps=steps, lr=lr, start=search_start)
     restored = from_local_frame(result.windows.cpu().reshape(len(starts), -1, 3), origin, facing)
 
-    trusted = torch.ones(len(starts))
-    if elbo_floor is not None:
-        trusted = (result.elbo_before.cpu() >= elbo_floor).float()
+    trusted = (result.elbo_before.cpu() >= elbo_floor).float()
     weights = torch.from_numpy(blend_weights(frames))[:, None, None]
     total = torch.zeros_like(guide)
     weight_sum, trust_sum = torch.zeros(len(guide), 1, 1), torch.zeros(len(guide), 1, 1)
@@ -261,6 +271,7 @@ def impute_clip(
         clip, missing, indices, hole, estimate, covered, windows=len(starts),
         labels=() if labels is None else tuple(metadata.labels[i] for i in labels.tolist()),
         elbo_before=result.elbo_before.mean().item(), elbo_after=result.elbo_after.mean().item(),
+        window_elbo=tuple(result.elbo_before.tolist()),
     )  # fmt: skip
 
 
@@ -349,7 +360,7 @@ def impute_file(
             its frames; None: only the empty cells.
         options: how to read the file (format, fps, up axis, units), as motion.formats reads it.
         joint_map: JSON joint map for a skeleton that is no preset (method "hgvae").
-        settings: impute_clip's label, steps, lr, start, keep_bones, fallback_seconds.
+        settings: impute_clip's label, steps, lr, start, keep_bones, fallback_seconds, elbo_floor.
     Returns:
         one ClipImputation per clip of the file.
     Raises:

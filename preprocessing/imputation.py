@@ -32,7 +32,7 @@ from motion.assets import HGVAE_MODEL
 from motion.atomic import write_bytes_atomic
 from motion.errors import InputError
 from motion.formats import ReadOptions, Source, list_sources
-from motion.impute import FALLBACK_SECONDS, METHODS, STARTS, impute_source
+from motion.impute import METHODS, STARTS, impute_source
 from motion.models import HGVAE
 from motion.models.hgvae import MAP_LR
 from preprocessing.manifest import Manifest, source_key
@@ -50,7 +50,8 @@ class ImputeConfig:
         method: motion.impute.METHODS: a classical fill, or "hgvae".
         model: the HG-VAE checkpoint, for method "hgvae" and for the scores.
         score: give each clip its out-of-distribution score under `model`.
-        label, steps, lr, start, keep_bones, fallback_seconds: as motion.impute.impute_clip takes them.
+        label, steps, lr, start, keep_bones, fallback_seconds, elbo_floor: as motion.impute.impute_clip
+            takes them (None: the model's fitted rule).
         joint_map: JSON joint map for skeletons that are no preset.
         read: how to read the files (format, fps, up axis, units).
     """
@@ -63,7 +64,8 @@ class ImputeConfig:
     lr: float = MAP_LR
     start: str = "kinematic"
     keep_bones: bool = True
-    fallback_seconds: float = FALLBACK_SECONDS
+    fallback_seconds: float | None = None
+    elbo_floor: float | None = None
     joint_map: str | None = None
     read: ReadOptions = field(default_factory=ReadOptions)
 
@@ -86,7 +88,7 @@ class ImputeConfig:
         """impute_clip's keyword arguments (method "hgvae")."""
         if self.method != "hgvae":
             return {}
-        names = ("label", "steps", "lr", "start", "keep_bones", "fallback_seconds")
+        names = ("label", "steps", "lr", "start", "keep_bones", "fallback_seconds", "elbo_floor")
         return {name: getattr(self, name) for name in names}
 
     def to_dict(self) -> dict:
@@ -98,6 +100,7 @@ class FileResult:
     """One file's outcome: its output, what it held and how much was filled, or its one-line error.
 
     Attributes:
+        output: the output's path relative to OUT.
         scores: each clip's out-of-distribution score (NaN: none, e.g. a skeleton the model cannot read).
     """
 
@@ -147,21 +150,25 @@ class ImputeSummary:
             )
             lines.append("lowest:")
             for score, name in sorted(scored)[:LOWEST_SHOWN]:
-                lines.append(f"  {score:8,.0f}  {Path(name).relative_to(self.out)}")
+                lines.append(f"  {score:8,.0f}  {name}")
         lines.append(f"per file: {self.out / SUMMARY}")
         return "\n".join(lines)
 
 
-def output_names(inputs: Iterable[str | Path]) -> list[tuple[Source, Path]]:
-    """Every motion source in the inputs with its output path relative to OUT: its path under its input
-    folder, a zip member under a folder named after the archive; BVH becomes .csv (joint CSV).
+def output_names(inputs: Iterable[str | Path], out: Path) -> list[tuple[Source, Path]]:
+    """Every motion source in the inputs, except what lies in `out` (an earlier run's outputs), with its
+    output path relative to `out`: its path under its input folder, a zip member under a folder named
+    after the archive; BVH becomes .csv (joint CSV).
 
     Raises:
-        InputError: two sources would be written to the same path.
+        InputError: two sources would be written to the same path, or one onto itself.
     """
+    out = out.resolve()
     named: list[tuple[Source, Path]] = []
     for given in map(Path, inputs):
         for source in list_sources([given]):
+            if source.path.resolve().is_relative_to(out):
+                continue
             if source.member is not None:
                 archive = source.path.relative_to(given) if given.is_dir() else Path(source.path.name)
                 relative = archive.with_suffix("") / source.member
@@ -182,9 +189,10 @@ def _model(path: str, device: str) -> HGVAE:
     return HGVAE.load(path, device)
 
 
-def impute_one(task: tuple[Source, Path], config: ImputeConfig, device: str, debug: bool) -> FileResult:
-    """Fill one source and write it to its output path; errors are caught and reported in the result."""
-    source, output = task
+def impute_one(task: tuple[Source, Path], out: Path, config: ImputeConfig, device: str, debug: bool) -> FileResult:
+    """Fill one source and write it to its output path under `out`; errors are caught and reported in the result."""
+    source, relative = task
+    output = out / relative
     try:
         model = _model(config.model, device) if config.uses_model else None
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +210,7 @@ def impute_one(task: tuple[Source, Path], config: ImputeConfig, device: str, deb
         return FileResult(source.name, error=f"{source.name}: unexpected error: {detail}")
     return FileResult(
         source.name,
-        output=str(output),
+        output=relative.as_posix(),
         clips=len(results),
         frames=sum(result.positions.shape[0] for result in results),
         filled=sum(int(result.filled.sum()) for result in results),
@@ -243,40 +251,48 @@ def impute_files(
     workers = multiprocessing.cpu_count() if workers is None else workers
     if workers < 1:
         raise InputError(f"workers: must be at least 1, got {workers}")
-    named = output_names(inputs)
+    named = output_names(inputs, out)
     if not named:
         raise InputError("no motion files (.bvh, .csv) found in the inputs")
-    if config.uses_model:
-        _model(config.model, device)  # a bad checkpoint fails once, here, not once per file
+    if device != "cpu":  # a CUDA model does not survive a fork: one process drives the GPU
+        workers = 1
+    settings = config.to_dict()
+    if config.uses_model:  # a bad checkpoint fails once, here, not once per file
+        metadata = _model(config.model, device).metadata
+        # The same weights and rule fill alike wherever the file lies; a retrained or recalibrated model does not.
+        settings["model_version"] = {
+            "iteration": metadata.iteration if metadata else None,
+            "imputation": dict(metadata.imputation) if metadata else {},
+        }
     out.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest.load(out, config.to_dict(), overwrite)
+    manifest = Manifest.load(out, settings, overwrite)
     todo = [
-        (source, out / relative)
+        (source, relative)
         for source, relative in named
         if manifest.inputs.get(source.name, {}).get("key") != source_key(source) or not (out / relative).is_file()
     ]
     failures: list[str] = []
+    done: set[str] = set()
     bar = tqdm(total=len(todo), unit="file", desc="impute", disable=None if progress else True)
 
     def finish(task: tuple[Source, Path], result: FileResult) -> bool:
         if result.error is None:
             manifest.inputs[result.source] = {"key": source_key(task[0])} | asdict(result)
-            manifest.save()
+            done.add(result.source)
         else:
+            manifest.inputs.pop(result.source, None)  # an earlier run's figures no longer hold
             failures.append(result.error)
             if progress:
                 bar.write(f"error: {result.error}", file=sys.stderr)
+        manifest.save()
         bar.update(1)
         return not (strict and failures)
 
     with bar:
-        run_pool(partial(impute_one, config=config, device=device, debug=debug), todo, workers, finish)
-    held = [source.name for source, _ in named if source.name in manifest.inputs]
-    files = tuple(_result(manifest.inputs[name]) for name in held)
+        run_pool(partial(impute_one, out=out, config=config, device=device, debug=debug), todo, workers, finish)
+    files = tuple(_result(manifest.inputs[source.name]) for source, _ in named if source.name in manifest.inputs)
     write_summary(out / SUMMARY, files)
-    done = {source.name for source, _ in todo}
-    processed = sum(1 for name in held if name in done)
-    return ImputeSummary(out, processed, len(named) - len(todo), tuple(failures), files)
+    return ImputeSummary(out, len(done), len(named) - len(todo), tuple(failures), files)
 
 
 def _result(entry: dict) -> FileResult:

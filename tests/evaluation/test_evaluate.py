@@ -2,6 +2,7 @@
 figures, the report and the plots; bad options are one line and exit 2."""
 
 import json
+import math
 
 import imageio.v2 as imageio
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from cli.evaluate import main as evaluate
+from evaluation.gap_filling import FALLBACK_CANDIDATES, PATTERNS
 from evaluation.imputation import LEARNING_RATES, auroc, ood_auroc, window_labels
 from evaluation.takes import median_figures, takes
 from motion.assets import HGVAE_MODEL
@@ -20,7 +22,7 @@ from training import DataSelection, DRMMTraining, HGVAETraining, TrainConfig, tr
 
 QUICK = ["--segments", "200", "--passes", "2", "--samples", "300", "--depth-iterations", "60",
          "--depth-components", "32", "--seconds", "4", "--seeds", "0", "--windows", "24",
-         "--hgvae-depth-epochs", "1"]  # fmt: skip
+         "--hgvae-depth-epochs", "1", "--fill-clips", "4"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,14 @@ def models(segments, windows, tmp_path_factory):
     schedule = TrainConfig(iterations=600, compile=False)
     train_drmm(segments, drmm, DRMMTraining(layers=2, components=48, schedule=schedule), DataSelection(val_size=256))
     config = HGVAETraining(
-        levels=3, features=32, latent_size=64, batch=64, epochs=3, kl_warmup_epochs=1, validate_every=1, conditional=True
+        levels=3,
+        features=32,
+        latent_size=64,
+        batch=64,
+        epochs=3,
+        kl_warmup_epochs=1,
+        validate_every=1,
+        conditional=True,
     )
     train_hgvae(windows, hgvae, config, DataSelection(val_size=128))
     return drmm, hgvae
@@ -77,10 +86,16 @@ def test_every_part_writes_figures_a_report_and_plots(models, locomotion_bandai_
     assert hg["ood_auroc"] == pytest.approx(ood_auroc(model, windows, labels))
     assert list(hg["depth_study"]) == ["1", "2", "4"]
 
+    fills = figures["fills"]["test"]
+    assert fills["val_clips"] == 4 and fills["joints 1 s"]["clips"] == 4
+    assert fills["fallback"]["seconds"] in (*FALLBACK_CANDIDATES, math.inf)
+    assert set(fills) >= set(PATTERNS)
+    assert fills["joints 1 s"]["kinematic"]["mse_cm2"] < fills["joints 1 s"]["linear"]["mse_cm2"]
+
     report = (out / "report.md").read_text()
-    for heading in ("## DRMM", "## Playback", "## HG-VAE", "## Learning curves", "6,511"):
+    for heading in ("## DRMM", "## Playback", "## HG-VAE", "## Gap filling", "## Learning curves", "6,511"):
         assert heading in report
-    for plot in ("learning-curves.png", "imputation.png", "trajectory.png"):
+    for plot in ("learning-curves.png", "imputation.png", "trajectory.png", "fills.png"):
         image = imageio.imread(out / plot)
         assert image.shape[0] > 200 and image.std() > 10, plot
 

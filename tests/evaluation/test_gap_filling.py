@@ -1,13 +1,17 @@
 """Gap filling on whole clips (evaluation.gap_filling): the occlusion patterns, and the classical fills
 against the shipped HG-VAE on real clips."""
 
+import math
+import shutil
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from evaluation.gap_filling import PATTERNS, classical_methods, gap_filling_figures, limbs, model_method, pattern_mask
 from motion.assets import HGVAE_MODEL
+from motion.checkpoint import save_imputation_rule
 from motion.formats import read_clips
 from motion.impute import fill_clip, impute_clip
 from motion.models import HGVAE
@@ -48,7 +52,9 @@ def test_each_pattern_takes_out_what_it_says(clips):
 
 
 def test_every_method_fills_the_same_draws_and_the_ratios_are_to_the_best_classical_fill(clips):
-    methods = classical_methods() | {"hgvae": model_method(HGVAE.load(HGVAE_MODEL), fallback_seconds=0.75)}
+    methods = classical_methods() | {
+        "hgvae": model_method(HGVAE.load(HGVAE_MODEL), fallback_seconds=0.75, elbo_floor=-np.inf)
+    }
     figures = gap_filling_figures(clips, methods)
     assert list(figures) == list(PATTERNS)
     for row in figures.values():
@@ -75,9 +81,29 @@ def test_gaps_within_the_fallback_and_windows_below_the_elbo_floor_keep_the_kine
     within = impute_clip(model, gappy, missing, fallback_seconds=0.5)
     assert within.windows == 0 and np.isnan(within.elbo_after)
     np.testing.assert_array_equal(within.positions, kinematic.positions)
-    beyond = impute_clip(model, gappy, missing, fallback_seconds=0.25)
+    beyond = impute_clip(model, gappy, missing, fallback_seconds=0.25, elbo_floor=-np.inf)
     assert beyond.windows > 0 and not np.array_equal(beyond.positions, kinematic.positions)
     np.testing.assert_array_equal(beyond.positions[~missing], clip.positions[~missing])
     distrusted = impute_clip(model, gappy, missing, fallback_seconds=0.25, elbo_floor=np.inf)  # no window trusted
     assert distrusted.windows > 0
     np.testing.assert_allclose(distrusted.positions, kinematic.positions, atol=1e-4)
+
+
+def test_a_recorded_fallback_rule_travels_in_the_checkpoint_and_is_the_default(clips, tmp_path):
+    path = tmp_path / "hgvae.pt"
+    shutil.copy(HGVAE_MODEL, path)
+    save_imputation_rule(path, {"fallback_seconds": 0.25, "elbo_floor": math.inf})
+    model, shipped = HGVAE.load(path), HGVAE.load(HGVAE_MODEL)
+    assert dict(model.metadata.imputation) == {"fallback_seconds": 0.25, "elbo_floor": math.inf}
+    assert model.metadata.labels == shipped.metadata.labels
+    for name, weights in shipped.state_dict().items():
+        assert torch.equal(model.state_dict()[name], weights), name
+    clip = clips[1]
+    missing = np.zeros(clip.positions.shape, bool)
+    missing[40:55, clip.skeleton.index("left_hand")] = True  # longer than the rule's 0.25 s: the model runs
+    gappy = replace(clip, positions=np.where(missing, np.nan, clip.positions).astype(np.float32))
+    ruled = impute_clip(model, gappy, missing)  # and the rule's floor trusts no window
+    assert ruled.windows > 0
+    np.testing.assert_allclose(ruled.positions, fill_clip(gappy, missing, "kinematic").positions, atol=1e-4)
+    trusted = impute_clip(model, gappy, missing, elbo_floor=-np.inf)
+    assert np.abs(trusted.positions - ruled.positions).max() > 1e-3

@@ -89,3 +89,17 @@ def test_a_bvh_library_is_written_as_joint_csv(tmp_path, capsys):
     assert sorted(path.name for path in out.glob("*.csv") if path.name != "summary.csv") == sorted(
         path.with_suffix(".csv").name for path in (BANDAI_SAMPLES / "data").glob("*.bvh")
     )
+
+
+def test_outputs_inside_the_input_folder_are_never_read_back_and_a_file_that_breaks_leaves_the_summary(library, capsys):
+    folder, _ = library
+    out = folder / "cleaned"
+    assert main([str(folder), "--out", str(out), "--no-score", "--workers", "1"]) == 1  # broken.csv
+    assert main([str(folder), "--out", str(out), "--no-score", "--workers", "1"]) == 1
+    assert "inputs: 0 filled, 3 already done (skipped), 1 failed" in capsys.readouterr().out
+    assert not (out / "cleaned").exists()
+    (folder / "a.csv").write_text("not,motion\n1,2\n")  # a file filled before, broken now
+    assert main([str(folder), "--out", str(out), "--no-score", "--workers", "1"]) == 1
+    assert "inputs: 0 filled, 2 already done (skipped), 2 failed" in capsys.readouterr().out
+    with open(out / "summary.csv") as table:
+        assert [row["output"] for row in csv.DictReader(table)] == ["more/inner/c.csv", "takes/b.csv"]
