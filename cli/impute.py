@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         "for the model; else none)",
     )  # fmt: skip
     command.add_argument(
+        "--smooth-seconds", type=float,
+        help="smooth the model's departure from the kinematic fill in time by a Gaussian of this standard "
+        "deviation (default: the rule fitted for the model; else 0)",
+    )  # fmt: skip
+    command.add_argument(
         "--joint-map",
         help="JSON joint map for a skeleton that is no preset, as in motion preprocess (default: presets)",
     )
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         model = HGVAE.load(args.model, device=args.device)
         settings = {"label": args.label, "steps": args.steps, "lr": args.lr, "start": args.start,
                     "keep_bones": args.keep_bones, "fallback_seconds": args.fallback_seconds,
-                    "elbo_floor": args.elbo_floor}  # fmt: skip
+                    "elbo_floor": args.elbo_floor, "smooth_seconds": args.smooth_seconds}  # fmt: skip
     results = impute_file(
         args.inputs[0], args.out, args.method, model, args.mask, read_options(args), args.joint_map, **settings
     )
@@ -154,7 +159,8 @@ def run_folder(args: argparse.Namespace) -> int:
     config = make(
         ImputeConfig, method=args.method, model=str(args.model), score=args.score, label=args.label,
         steps=args.steps, lr=args.lr, start=args.start, keep_bones=args.keep_bones,
-        fallback_seconds=args.fallback_seconds, elbo_floor=args.elbo_floor, joint_map=args.joint_map,
+        fallback_seconds=args.fallback_seconds, elbo_floor=args.elbo_floor, smooth_seconds=args.smooth_seconds,
+        joint_map=args.joint_map,
         read=read_options(args),
     )  # fmt: skip
     summary = impute_files(

@@ -233,7 +233,14 @@ def evaluate_hgvae(data: Path, out: Path, hgvae: Path, config: EvaluationConfig,
 
 
 def evaluate_fills(data: Path, out: Path, hgvae: Path, config: EvaluationConfig, report: dict) -> None:
-    from evaluation.gap_filling import classical_methods, fit_fallback, gap_filling_figures, model_method, split_clips
+    from evaluation.gap_filling import (
+        RULE,
+        classical_methods,
+        fit_fallback,
+        gap_filling_figures,
+        model_method,
+        split_clips,
+    )
 
     def sample(clips: list, seed: int) -> list:
         pick = np.random.default_rng(seed).permutation(len(clips))[: config.fill_clips]
@@ -242,9 +249,12 @@ def evaluate_fills(data: Path, out: Path, hgvae: Path, config: EvaluationConfig,
     def figures(model: HGVAE, path: Path, val: list, test: list, plot: Path) -> dict:
         fallback = fit_fallback(model, val)
         if config.save_fallback:
-            save_imputation_rule(path, {"fallback_seconds": fallback["seconds"], "elbo_floor": fallback["elbo_floor"]})
+            rule = {name: fallback[key] for name, key in RULE.items()}
+            save_imputation_rule(path, rule)
             log.info("gap filling: the fitted fallback rule is recorded in %s", shown(path))
-        methods = classical_methods() | {"hgvae": model_method(model, fallback["seconds"], fallback["elbo_floor"])}
+        methods = classical_methods() | {
+            "hgvae": model_method(model, fallback["seconds"], fallback["elbo_floor"], fallback["smooth_seconds"])
+        }
         examples: dict = {}
         rows = gap_filling_figures(test, methods, examples=examples)
         plots.gap_examples(examples, plot)

@@ -32,6 +32,9 @@ RANDOM_RATES = (0.01, 0.05, 0.10)
 FALLBACK_MARGIN = 0.005  # relative MSE: a longer threshold this close to the best fitted one is preferred
 MIN_SECONDS = GAP_SECONDS[-1] + 1.0  # clips shorter than this are left out of the figures
 FALLBACK_CANDIDATES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5)  # seconds: the fallback threshold is fitted among these
+SMOOTH_CANDIDATES = (0.0, 0.05, 0.1, 0.2)  # seconds: the learned fill's smoothing is fitted among these
+RULE = {"fallback_seconds": "seconds", "elbo_floor": "elbo_floor", "smooth_seconds": "smooth_seconds"}
+"""The fitted rule as a checkpoint records it (ModelMetadata.imputation): its names, and fit_fallback's keys."""
 PATTERNS = (
     *(f"joints {seconds:g} s" for seconds in GAP_SECONDS),
     f"limb {LIMB_SECONDS:g} s",
@@ -105,11 +108,12 @@ def classical_methods() -> dict[str, Method]:
     return {name: (lambda clip, mask, name=name: fill_clip(clip, mask, name)) for name in FILLS}
 
 
-def model_method(model: HGVAE, fallback_seconds: float, elbo_floor: float) -> Method:
+def model_method(model: HGVAE, fallback_seconds: float, elbo_floor: float, smooth_seconds: float = 0.0) -> Method:
     """The HG-VAE as `motion impute` runs it: from the kinematic fill, onto the clip's bones, with the fallback rule."""
     return lambda clip, mask: impute_clip(
-        model, clip, mask, start="kinematic", keep_bones=True, fallback_seconds=fallback_seconds, elbo_floor=elbo_floor
-    )
+        model, clip, mask, start="kinematic", keep_bones=True, fallback_seconds=fallback_seconds,
+        elbo_floor=elbo_floor, smooth_seconds=smooth_seconds,
+    )  # fmt: skip
 
 
 def pooled(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -189,14 +193,17 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
     kinematic fill). A window below it is less likely than everything the rule was fitted on, so it
     keeps the kinematic fill; on the val clips themselves the floor changes nothing.
 
+    Smoothing: then, given the threshold, fit_smoothing.
+
     Returns:
         {"seconds": the threshold (inf: the model never helps), "relative_mse": {threshold: score},
-        "elbo_floor": nats per window}.
+        "elbo_floor": nats per window, "smooth_seconds", "smooth_relative_mse": {smoothing: score}}.
     """
     candidates = (*FALLBACK_CANDIDATES, math.inf)
     scores = {seconds: [] for seconds in candidates}
     floor = math.inf
-    for pattern in PATTERNS:
+    draws = []  # (gappy clip, mask, kinematic, learned, pattern index): for the smoothing fit
+    for index, pattern in enumerate(PATTERNS):
         generator = np.random.default_rng(seed)
         squared = dict.fromkeys(candidates, 0.0)
         for clip in clips:
@@ -207,6 +214,7 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
                 model, gappy, mask, start="kinematic", keep_bones=False, fallback_seconds=0, elbo_floor=-math.inf
             )
             floor = min([floor, *learned.window_elbo])
+            draws.append((clip, gappy, mask, kinematic, learned.positions, index))
             for seconds in candidates:
                 estimate = compose_fill(
                     gappy.positions, mask, clip.skeleton, clip.fps, learned.positions, kinematic, seconds, True
@@ -217,4 +225,21 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
     mean = {seconds: float(np.mean(values)) for seconds, values in scores.items()}
     best = min(mean.values())
     chosen = max(seconds for seconds, score in mean.items() if score <= best * (1 + FALLBACK_MARGIN))
-    return {"seconds": chosen, "relative_mse": mean, "elbo_floor": floor}
+    smoothing = fit_smoothing(draws, chosen)
+    return {"seconds": chosen, "relative_mse": mean, "elbo_floor": floor} | smoothing
+
+
+def fit_smoothing(draws: list[tuple], seconds: float) -> dict:
+    """The smoothing of the learned fill (compose_fill's smooth_seconds) of lowest MSE relative to the
+    kinematic fill, averaged over the patterns, given the fallback threshold: among SMOOTH_CANDIDATES."""
+    squared = {smooth: np.zeros(len(PATTERNS)) for smooth in SMOOTH_CANDIDATES}
+    reference = np.zeros(len(PATTERNS))
+    for clip, gappy, mask, kinematic, learned, index in draws:
+        reference[index] += float(((kinematic - clip.positions)[mask] ** 2).sum())
+        for smooth in SMOOTH_CANDIDATES:
+            estimate = compose_fill(
+                gappy.positions, mask, clip.skeleton, clip.fps, learned, kinematic, seconds, True, smooth
+            )
+            squared[smooth][index] += float(((estimate - clip.positions)[mask] ** 2).sum())
+    scores = {smooth: float(np.mean(values / np.maximum(reference, 1e-12))) for smooth, values in squared.items()}
+    return {"smooth_seconds": min(scores, key=lambda smooth: (scores[smooth], smooth)), "smooth_relative_mse": scores}

@@ -140,11 +140,16 @@ def fills_lines(section: dict) -> list[str]:
         clips = figures[figures_patterns(figures)[0]]["clips"]
         contents = f" ({', '.join(figures['contents'])})" if "contents" in figures else ""
         scores = ", ".join(f"{float(seconds):g} s {score:.3f}" for seconds, score in fallback["relative_mse"].items())
+        smoothing = ", ".join(
+            f"{float(seconds):g} s {score:.3f}" for seconds, score in fallback.get("smooth_relative_mse", {}).items()
+        )
         lines += [
             f"{clips} {name}{contents} ({figures['model']}); the model's gaps up to {float(fallback['seconds']):g} s keep "
             f"the kinematic fill, the threshold fitted on {figures['val_clips']} val clips (their MSE relative to "
             f"the kinematic fill's, averaged over the patterns, per threshold: {scores}), and so do its windows "
-            f"whose start's ELBO is under {fallback['elbo_floor']:,.0f} nats, the lowest on those val clips:",
+            f"whose start's ELBO is under {fallback['elbo_floor']:,.0f} nats, the lowest on those val clips; "
+            f"its departure from the kinematic fill is smoothed over {fallback.get('smooth_seconds', 0):g} s "
+            f"(scores per smoothing: {smoothing}):",
             "",
             *table(figures),
             "",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 from torch import Tensor
 
 from motion.clip import Clip, resample
@@ -124,6 +125,7 @@ def compose_fill(
     classical: np.ndarray,
     fallback_seconds: float,
     keep_bones: bool,
+    smooth_seconds: float = 0.0,
 ) -> np.ndarray:
     """The learned fill of long gaps and the classical fill of short ones, as impute_clip composes them.
 
@@ -133,11 +135,17 @@ def compose_fill(
         fallback_seconds: gaps of a joint up to this long (in whole frames) take the classical fill.
         keep_bones: move the learned fill onto the clip's rigid bone lengths (motion.fills.kinematic_fill
             with it as the estimate), the short gaps' classical fill pinned.
+        smooth_seconds: standard deviation of a Gaussian in time applied to the learned fill's departure
+            from the classical one (0: none). MAP moves each missing entry on its own, so the learned
+            fill jitters from frame to frame about the motion it finds.
     Returns:
         (frames, joints, 3) float32; observed entries as given.
     """
     short = short_gaps(missing.any(-1), fallback_seconds, fps)[..., None] & missing
-    estimate = np.where(short, classical, learned)
+    departure = np.where(missing & ~short, learned - classical, 0.0)
+    if smooth_seconds > 0:
+        departure = gaussian_filter1d(departure, smooth_seconds * fps, axis=0, mode="nearest")
+    estimate = np.where(short, classical, classical + departure)
     if keep_bones:
         estimate = kinematic_fill(np.where(short, classical, positions), missing & ~short, skeleton, fps, estimate)
     return np.where(missing, estimate, positions).astype(np.float32)
@@ -156,6 +164,7 @@ def impute_clip(
     keep_bones: bool = True,
     fallback_seconds: float | None = None,
     elbo_floor: float | None = None,
+    smooth_seconds: float | None = None,
 ) -> ClipImputation:
     """Fill a clip's missing entries with the HG-VAE's MAP estimate.
 
@@ -182,6 +191,7 @@ def impute_clip(
             distribution) keep the kinematic fill; frames that several windows cover blend the two
             with the windows' blend weights. None: the model's fitted rule, else -inf (every window
             is trusted); the rule applies only with start "kinematic" and no label, as it was fitted.
+        smooth_seconds: as compose_fill takes it. None: the model's fitted rule, else 0.
     Raises:
         InputError: the model describes no data, the label or start is unknown, the skeleton cannot
             be mapped to the model's, or the root or a shoulder is never observed.
@@ -195,6 +205,7 @@ def impute_clip(
         metadata.label_index(label)  # an unknown label fails even where the model has nothing to fill
     rule = metadata.imputation
     fallback_seconds = rule.get("fallback_seconds", FALLBACK_SECONDS) if fallback_seconds is None else fallback_seconds
+    smooth_seconds = rule.get("smooth_seconds", 0.0) if smooth_seconds is None else smooth_seconds
     if elbo_floor is None:  # the rule's floor was fitted on ELBOs of kinematic starts under each window's best label
         fitted_alike = start == "kinematic" and label is None
         elbo_floor = rule.get("elbo_floor", -math.inf) if fitted_alike else -math.inf
@@ -266,7 +277,9 @@ def impute_clip(
     estimate = blended[before] * (1 - weight) + blended[after] * weight
     trust_here = trust[before] * (1 - weight) + trust[after] * weight  # (clip frames, 1, 1)
     estimate = classical + trust_here * (estimate - classical)
-    estimate = compose_fill(positions, hole, skeleton, clip.fps, estimate, classical, fallback_seconds, keep_bones)
+    estimate = compose_fill(
+        positions, hole, skeleton, clip.fps, estimate, classical, fallback_seconds, keep_bones, smooth_seconds
+    )
     return _write_back(
         clip, missing, indices, hole, estimate, covered, windows=len(starts),
         labels=() if labels is None else tuple(metadata.labels[i] for i in labels.tolist()),
@@ -360,7 +373,8 @@ def impute_file(
             its frames; None: only the empty cells.
         options: how to read the file (format, fps, up axis, units), as motion.formats reads it.
         joint_map: JSON joint map for a skeleton that is no preset (method "hgvae").
-        settings: impute_clip's label, steps, lr, start, keep_bones, fallback_seconds, elbo_floor.
+        settings: impute_clip's label, steps, lr, start, keep_bones, fallback_seconds, elbo_floor,
+            smooth_seconds.
     Returns:
         one ClipImputation per clip of the file.
     Raises:

@@ -9,7 +9,7 @@ import numpy as np
 from motion.fills import FILLS, kinematic_fill, linear_fill, rigid_bone_lengths, spline_fill
 from motion.formats import read_clips
 from motion.gaps import gap_lengths, short_gaps
-from motion.impute import fill_clip
+from motion.impute import compose_fill, fill_clip
 from tests.conftest import BANDAI_SAMPLES
 
 WALK = BANDAI_SAMPLES / "data" / "dataset-2_walk_normal_011.bvh"
@@ -97,3 +97,25 @@ def test_a_fill_never_reads_the_missing_values_and_leaves_what_it_cannot_reach_e
         np.testing.assert_array_equal(holes.positions, wrong.positions)  # the truth under the mask is never read
         assert np.isnan(holes.positions[:, toes, 2]).all() and holes.uncovered == clip.frames
         assert holes.filled.sum() == 30 * 3 and np.isfinite(holes.positions[100:130, knee]).all()
+
+
+def test_composing_smooths_the_learned_fills_departure_and_keeps_short_gaps_and_observed_values():
+    clip = read_clips(WALK)[0]
+    hand = clip.skeleton.index("Hand_L")
+    missing = np.zeros(clip.positions.shape, bool)
+    missing[60:105, hand] = True  # 1.5 s: the learned fill's
+    missing[120:125, hand] = True  # 5 frames: the classical fill's
+    gappy = np.where(missing, np.nan, clip.positions)
+    classical = kinematic_fill(gappy, missing, clip.skeleton, clip.fps)
+    jitter = np.random.default_rng(0).normal(0, 0.02, clip.positions.shape).astype(np.float32)
+    learned = clip.positions + jitter  # the truth, jittering by 2 cm from frame to frame
+    raw, smooth = (
+        compose_fill(gappy, missing, clip.skeleton, clip.fps, learned, classical, 0.5, False, seconds)
+        for seconds in (0.0, 0.05)
+    )
+    for filled in (raw, smooth):
+        np.testing.assert_array_equal(filled[~missing], clip.positions[~missing])
+        np.testing.assert_array_equal(filled[120:125, hand], classical[120:125, hand])
+    np.testing.assert_allclose(raw[60:105, hand], learned[60:105, hand], atol=1e-6)
+    errors = [np.sqrt(((filled - clip.positions)[60:105, hand] ** 2).mean()) for filled in (raw, smooth)]
+    assert errors[1] < 0.6 * errors[0], errors  # the jitter averages out (seeded: 0.54x); the stride stays
