@@ -7,10 +7,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
+from motion.clip import Clip
 from motion.errors import InputError
-from motion.formats import FORMATS, ReadOptions
+from motion.formats import FORMATS, ReadOptions, read_clips
 
 T = TypeVar("T")
 
@@ -57,6 +59,19 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
 def read_options(args: argparse.Namespace) -> ReadOptions:
     """The ReadOptions of arguments added by add_read_arguments."""
     return ReadOptions(args.format, args.fps, args.up, args.units)
+
+
+def read_one_clip(path: Path, name: str | None, options: ReadOptions) -> Clip:
+    """The one clip in a motion file, folder or zip, or the one named `name` (--clip) in it."""
+    clips = read_clips([path], options)
+    if name is not None:
+        clips = [clip for clip in clips if clip.name == name]
+        if not clips:
+            raise InputError(f"{path}: no clip named {name!r}")
+    if len(clips) != 1:
+        names = ", ".join(clip.name for clip in clips[:5])
+        raise InputError(f"{path}: holds {len(clips)} clips ({names}, ...); pick one with --clip")
+    return clips[0]
 
 
 def make(config: type[T], **fields) -> T:

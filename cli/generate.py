@@ -10,11 +10,14 @@ from pathlib import Path
 import torch
 
 from cli.common import parser, run_guarded
+from cli.export import add_bvh_arguments, check_bvh_output
 from cli.render import add_video_arguments, render_config, render_to
 from motion.atomic import write_bytes_atomic
 from motion.clip import Clip
 from motion.errors import InputError
 from motion.formats import read_clips, write_joint_csv, write_laforge_csv
+from motion.retarget import target_rig, write_clip_bvh
+from motion.rig import DEFAULT_ORDER
 from playback.flags import parse_flags
 from playback.goals import CLIPPING_MODES
 from playback.loop import DRMM_CLIPPING, Playback, PlaybackConfig
@@ -82,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--positions", type=Path, help="write the generated positions as joint CSV (default: no)")
     command.add_argument("--laforge", type=Path, help="write the generated positions as LaForge CSV (default: no)")
     command.add_argument(
+        "--bvh", type=Path, help="write the take as BVH with joint rotations, on the rig --skeleton or --like name (default: no)"
+    )
+    add_bvh_arguments(command)
+    command.add_argument(
         "--log", type=Path, help="write per-decision logs and the take's metrics as JSON (default: no)"
     )
     command.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
@@ -95,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--seconds must be > 0")
     if not args.no_video:
         render_config(args)  # bad video options fail before the take is generated
+    if args.bvh:
+        check_bvh_output(args.bvh, "--bvh")
+    rig = target_rig(args.skeleton, args.like, args.order)
     config = PlaybackConfig(
         facing=args.facing, clipping=args.clipping, blend_seams=args.blend_seams, fit_bones=args.fit_bones,
         lock_feet=args.lock_feet, max_head_height=parse_ceiling(args.max_head_height),
@@ -117,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         write_joint_csv(clip, args.positions)
     if args.laforge:
         write_laforge_csv([clip], args.laforge)
+    if args.bvh:
+        write_clip_bvh(clip, args.bvh, rig, args.order or DEFAULT_ORDER)
     if args.log:
         log = {"config": take.config, "seed": args.seed, "metrics": figures, "reached_frames": take.reached}
         write_bytes_atomic(args.log, json.dumps(log | {"decisions": take.decisions}, indent=1).encode())
@@ -129,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print("  " + ", ".join(f"{key} {value:.3g}" for key, value in figures.items()))
     written = [
-        p for p in (None if args.no_video else args.out, args.positions, args.laforge, args.log, args.stills) if p
+        p
+        for p in (None if args.no_video else args.out, args.positions, args.laforge, args.bvh, args.log, args.stills)
+        if p
     ]
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -34,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Fill occluded joint positions in a clip: with a classical fill (by default the kinematic one: a spline or "
         "line in time moved onto the clip's bone lengths) or a trained HG-VAE (MAP imputation from the kinematic "
         "fill, onto the clip's bone lengths; short gaps keep the kinematic fill). Occlusions are "
-        "empty or NaN cells, or given by --mask. The output keeps the input's format (BVH input, which stores "
-        "rotations, is written as joint CSV) and every observed value.",
+        "empty or NaN cells, or given by --mask. The output keeps the input's format and every observed value "
+        "(a BVH keeps the text of every frame without a gap and has the others re-solved on its own rig); "
+        "an --out ending in .bvh writes joint rotations, an --out ending in .csv a BVH's positions.",
     )
     command.add_argument(
         "inputs", nargs="+", type=Path,
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     command.add_argument(
         "--out", required=True, type=Path,
-        help="output file, for one motion file and an --out ending in .csv; otherwise a folder, where each "
+        help="output file, for one motion file and an --out ending in .csv or .bvh; otherwise a folder, where each "
         "input is written at its path under its input and a rerun resumes",
     )  # fmt: skip
     command.add_argument(
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 def run_folder(args: argparse.Namespace) -> int:
     if args.mask is not None:
         raise InputError(
-            "--mask belongs to one input file filled into one output file (--out ending in .csv); a folder job "
+            "--mask belongs to one input file filled into one output file (--out ending in .csv or .bvh); a folder job "
             "fills the empty cells of each file"
         )
     config = make(

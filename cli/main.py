@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "impute": ("cli.impute:main", "fill occluded joint positions in a clip with a trained HG-VAE"),
     "generate": ("cli.generate:main", "generate a take toward flags with a trained DRMM and render it"),
     "render": ("cli.render:main", "render any motion clip to video (mp4 or GIF)"),
+    "export": ("cli.export:main", "write any motion clip as BVH with joint rotations (own, preset or --like skeleton)"),
     "evaluate": ("cli.evaluate:main", "measure trained models against the papers: JSON, Markdown, PNG plots"),
 }
 

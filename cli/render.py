@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cli.common import add_debug_argument, add_read_arguments, parser, read_options, run_guarded
+from cli.common import add_debug_argument, add_read_arguments, parser, read_one_clip, read_options, run_guarded
 from motion.errors import InputError
-from motion.formats import read_clips
 from motion.skeleton import Skeleton
 from playback.render import RenderConfig, Renderer, fill_forward, write_stills, write_video
 
@@ -61,15 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     config = render_config(args)
-    clips = read_clips([args.input], read_options(args))
-    if args.clip is not None:
-        clips = [clip for clip in clips if clip.name == args.clip]
-        if not clips:
-            raise InputError(f"{args.input}: no clip named {args.clip!r}")
-    if len(clips) != 1:
-        names = ", ".join(clip.name for clip in clips[:5])
-        raise InputError(f"{args.input}: holds {len(clips)} clips ({names}, ...); pick one with --clip")
-    clip = clips[0]
+    clip = read_one_clip(args.input, args.clip, read_options(args))
     positions = fill_forward(clip.positions) if np.isnan(clip.positions).any() else clip.positions
     began = time.perf_counter()
     count = render_to(args, clip.skeleton, positions, clip.fps)

@@ -34,9 +34,11 @@ from motion.formats import (
     read_source,
     write_joint_csv,
 )
+from motion.formats.bvh import fill_bvh, read_bvh_file
 from motion.gaps import short_gaps
 from motion.geometry import from_local_frame
 from motion.models.hgvae import HGVAE, MAP_LR
+from motion.retarget import write_clip_bvh
 from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
 
 METHODS = ("hgvae", *FILLS)
@@ -361,8 +363,11 @@ def impute_file(
     """Fill the occluded values of every clip (take) in a motion file and write the file in its own format.
 
     Occlusions are the empty or NaN values, plus those `mask` marks. A joint or LaForge CSV is
-    written back with only its missing cells filled, every other cell keeping its text; BVH, which
-    stores rotations, is written as a joint CSV (Z-up, metres), so `out` must end in .csv then.
+    written back with only its missing cells filled, every other cell keeping its text. A BVH
+    written as BVH keeps the text of every frame without a filled joint and has the others
+    re-solved on its own rig (motion.formats.bvh.fill_bvh); written to a .csv it becomes a joint CSV
+    (Z-up, metres). A joint CSV written to a .bvh gets joint rotations on its own skeleton
+    (motion.retarget.write_clip_bvh).
 
     Args:
         path: the motion file.
@@ -415,8 +420,10 @@ def impute_source(
         raise InputError(f"steps must be >= 0 and lr > 0, got {settings.get('steps')} and {settings.get('lr')}")
     data = source.read()
     kind = options.format or detect_format(source.name, data[:4096])
-    if kind == "bvh" and out.suffix.lower() != ".csv":
-        raise InputError(f"{out}: BVH stores rotations; write the imputed positions to a .csv (joint CSV)")
+    if out.suffix.lower() not in (".csv", ".bvh"):
+        raise InputError(f"{out}: the output must end in .csv or .bvh")
+    if kind == "laforge" and out.suffix.lower() == ".bvh":
+        raise InputError(f"{out}: a LaForge CSV may hold several takes; fill it to a .csv, then motion export a take")
     clips = read_source(source, options)
     frames, skeleton = sum(clip.frames for clip in clips), clips[0].skeleton
     marked = read_mask(mask, frames, skeleton) if mask is not None else np.zeros((frames, len(skeleton), 3), bool)
@@ -434,7 +441,15 @@ def impute_source(
             )
 
     text = data.decode("utf-8")
-    if kind == "joints":
+    if out.suffix.lower() == ".bvh":
+        if kind == "bvh":
+            bvh = read_bvh_file(text, source.name, source.stem, options.units, options.up or "y")
+            # A coordinate the mask hides in every frame has no fill: the file's own value stands.
+            positions = np.where(np.isnan(results[0].positions), bvh.clip.positions, results[0].positions)
+            fill_bvh(bvh, positions, results[0].filled, out)
+        else:
+            write_clip_bvh(replace(clips[0], positions=results[0].positions), out)
+    elif kind == "joints":
         fill_joint_csv(text, clips[0], results[0].positions, results[0].filled, out, options.up or "z",
                        options.units or "m")  # fmt: skip
     elif kind == "laforge":

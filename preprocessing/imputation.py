@@ -3,7 +3,7 @@
 Every motion file in the inputs (files, folders searched recursively, zip archives) is filled by
 motion.impute.impute_source and written under OUT at its path relative to its input (a zip's members
 under a folder named after the archive), in its own format with every observed cell's text kept; a
-BVH is written as a joint CSV. Files are filled in worker processes, each file written under a
+BVH stays BVH, re-solved in the frames with gaps. Files are filled in worker processes, each file written under a
 temporary name and renamed; OUT/manifest.json records each finished file (keyed by its size and
 modification time) and is rewritten after each, so a rerun with the same settings resumes and an
 interrupted one loses only the files in flight. A bad file costs one line in the summary. Each clip
@@ -159,7 +159,7 @@ class ImputeSummary:
 def output_names(inputs: Iterable[str | Path], out: Path) -> list[tuple[Source, Path]]:
     """Every motion source in the inputs, except what lies in `out` (an earlier run's outputs), with its
     output path relative to `out`: its path under its input folder, a zip member under a folder named
-    after the archive; BVH becomes .csv (joint CSV).
+    after the archive; each keeps its format (a BVH re-solved only in the frames with gaps).
 
     Raises:
         InputError: two sources would be written to the same path, or one onto itself.
@@ -175,7 +175,7 @@ def output_names(inputs: Iterable[str | Path], out: Path) -> list[tuple[Source, 
                 relative = archive.with_suffix("") / source.member
             else:
                 relative = source.path.relative_to(given) if given.is_dir() else Path(source.path.name)
-            named.append((source, relative.with_suffix(".csv") if relative.suffix.lower() == ".bvh" else relative))
+            named.append((source, relative))
     seen: dict[Path, str] = {}
     for source, relative in named:
         if relative in seen:

@@ -1,21 +1,32 @@
-"""BVH: hierarchy with OFFSETs and per-joint CHANNELS in any order, read to global positions by forward kinematics."""
+"""BVH: hierarchy with OFFSETs and per-joint CHANNELS in any order, read to global positions by forward kinematics
+and to the rig it holds, and written from joint rotations on a rig (motion.joint_rotations)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from motion.atomic import atomic_path
 from motion.clip import Clip
 from motion.conventions import UNIT_SCALE
 from motion.errors import InputError
 from motion.formats.numbers import parse_numbers
-from motion.geometry import euler_to_matrix, forward_kinematics, y_up_to_z_up
+from motion.geometry import euler_to_matrix, forward_kinematics, y_up_to_z_up, z_up_to_y_up
+from motion.joint_rotations import Animation, positions_to_rotations
+from motion.rig import POSITION_CHANNELS, Rig
+from motion.rotations import matrix_to_euler, nearest_rotation
 from motion.skeleton import Skeleton, detect_preset
 
-POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
+
+Y_UP_TO_Z_UP = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+"""The matrix of motion.geometry.y_up_to_z_up: a rotation R in a Y-up file is C R C^T inside."""
+
+DIGITS = 6
+"""Decimals written for every OFFSET and channel value (a micrometre in centimetres; 1e-6 degrees)."""
 
 # Plausible actor heights, in file units, for telling metres from centimetres from millimetres.
 HEIGHT_RANGES = {"m": (0.3, 3.0), "cm": (30.0, 300.0), "mm": (300.0, 3000.0)}
@@ -27,6 +38,25 @@ class _Joint:
     parent: int
     offset: tuple[float, float, float]
     channels: list[str]
+    end_site: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class BvhFile:
+    """What a BVH file holds.
+
+    Attributes:
+        clip: its global joint positions (read_bvh).
+        rig: its hierarchy, rest offsets, End Sites, channels, units and up axis.
+        values: (frames, channels) float32 channel values as written, in the file's units and
+            degrees.
+        rows: each frame's line of text, for writing frames back unchanged.
+    """
+
+    clip: Clip
+    rig: Rig
+    values: np.ndarray
+    rows: list[str]
 
 
 def read_bvh(text: str, where: str, name: str, units: str | None = None, up: str = "y") -> Clip:
@@ -46,6 +76,11 @@ def read_bvh(text: str, where: str, name: str, units: str | None = None, up: str
     Raises:
         InputError: naming the line and the joint or field at fault.
     """
+    return read_bvh_file(text, where, name, units, up).clip
+
+
+def read_bvh_file(text: str, where: str, name: str, units: str | None = None, up: str = "y") -> BvhFile:
+    """Read a BVH file to its clip, its rig and its channel values (arguments as read_bvh)."""
     lines = text.splitlines()
     joints, motion_line = _parse_hierarchy(lines, where)
     frames, frame_time, data_line = _parse_motion_header(lines, motion_line, where)
@@ -58,7 +93,9 @@ def read_bvh(text: str, where: str, name: str, units: str | None = None, up: str
     positions = _forward_kinematics(joints, torch.from_numpy(values))
     world = positions.numpy()
     if units is None:
-        units = _detect_units(world, up, where)
+        # A file of no frames (a rig template) is told its units by its rest pose: all channels zero.
+        shown = world if len(world) else _forward_kinematics(joints, torch.zeros(1, channel_count)).numpy()
+        units = _detect_units(shown, up, where)
     scaled = torch.from_numpy(world * np.float32(UNIT_SCALE[units]))
     if up == "y":
         scaled = y_up_to_z_up(scaled)
@@ -67,7 +104,22 @@ def read_bvh(text: str, where: str, name: str, units: str | None = None, up: str
     fps = 1.0 / frame_time
     if abs(fps - round(fps)) < 1e-3 * fps:
         fps = float(round(fps))  # writers print Frame Time with few digits: 0.0333333 means 30 fps
-    return Clip(np.ascontiguousarray(scaled.numpy(), dtype=np.float32), skeleton, fps, where, name)
+    clip = Clip(np.ascontiguousarray(scaled.numpy(), dtype=np.float32), skeleton, fps, where, name)
+    rig = Rig(
+        skeleton,
+        _to_metres([j.offset for j in joints], units, up),
+        _to_metres([j.end_site for j in joints], units, up),
+        tuple(tuple(j.channels) for j in joints),
+        units,
+        up,
+    )
+    rows = [line for line in lines[data_line:] if line.strip()][:frames]
+    return BvhFile(clip, rig, values, rows)
+
+
+def _to_metres(vectors: list[tuple[float, float, float]], units: str, up: str) -> np.ndarray:
+    scaled = torch.tensor(vectors, dtype=torch.float64) * UNIT_SCALE[units]
+    return (y_up_to_z_up(scaled) if up == "y" else scaled).numpy()
 
 
 def _numbers_after(text: str, data_line: int, where: str, per_row: int) -> np.ndarray:
@@ -119,6 +171,10 @@ def _parse_hierarchy(lines: list[str], where: str) -> tuple[list[_Joint], int]:
                 raise InputError(f"{where}:{number}: OFFSET needs three numbers, found {len(tokens) - 1}")
             if stack[-1] >= 0:
                 joints[stack[-1]].offset = offset  # type: ignore[assignment]
+            else:
+                owner = next((i for i in reversed(stack) if i >= 0), None)
+                if owner is not None:
+                    joints[owner].end_site = offset  # type: ignore[assignment]
         elif key == "CHANNELS":
             joint = joints[stack[-1]] if stack and stack[-1] >= 0 else None
             if joint is None:
@@ -208,3 +264,204 @@ def _detect_units(world: np.ndarray, up: str, where: str) -> str:
         if low <= height <= high:
             return units
     raise InputError(f"{where}: cannot tell the units from the skeleton's height ({height:g} file units); pass --units")
+
+
+def write_bvh(animation: Animation, path: str | Path) -> None:
+    """Write an animation as a BVH file in its rig's units, up axis and channel orders.
+
+    Rotation channels are degrees, each unwrapped over time so that no value jumps by a full turn
+    between frames; values have DIGITS decimals, so read_bvh reads the positions back to about a
+    micrometre.
+
+    Args:
+        animation: joint rotations (and root, or per-joint, translations) on a rig.
+        path: output file; written atomically.
+    """
+    with atomic_path(path) as tmp:
+        tmp.write_text(bvh_text(animation))
+
+
+def bvh_text(animation: Animation) -> str:
+    """The whole BVH file write_bvh writes."""
+    rig = animation.rig
+    hierarchy = _hierarchy_lines(rig)
+    values = channel_values(animation)
+    rows = _format_rows(values)
+    header = ["MOTION", f"Frames: {animation.frames}", f"Frame Time: {1.0 / animation.fps:.8f}"]
+    return "\n".join(hierarchy + header + rows) + "\n"
+
+
+def channel_values(animation: Animation, near: np.ndarray | None = None) -> np.ndarray:
+    """(frames, channels) float64 channel values of an animation in its rig's file conventions.
+
+    Each joint's Euler angles are one of the two triples that give its rotation, each angle moved
+    by whole turns, so that an animation tool interpolating between keys never spins a bone.
+
+    Args:
+        animation: the joint rotations.
+        near: (frames, channels) values for the rotation channels to lie nearest in each frame (a
+            file's own); None: nearest the previous frame's.
+    """
+    rig = animation.rig
+    scale = UNIT_SCALE[rig.units]
+    # Exactly orthonormal in float64 first: near gimbal lock the outer angles are read from small
+    # entries, where a float32 matrix's rounding would misplace the end of a chain by a millimetre.
+    local_rot, local_pos = nearest_rotation(animation.local_rot.double()), animation.local_pos.double()
+    if rig.up == "y":
+        convert = Y_UP_TO_Z_UP.double().T
+        local_rot = convert @ local_rot @ convert.T
+        local_pos = z_up_to_y_up(local_pos)
+    local_pos = (local_pos / scale).numpy()
+    values = np.zeros((animation.frames, sum(len(channels) for channels in rig.channels)))
+    triples, columns = [], []  # each rotating joint's Euler angles (frames, 3), degrees, and their columns
+    column = 0
+    for joint in range(len(rig.skeleton)):
+        order = rig.rotation_order(joint)
+        if order is not None:
+            triples.append(np.degrees(matrix_to_euler(local_rot[:, joint], order).numpy()))
+        rotation_columns = []
+        for channel in rig.channels[joint]:
+            if channel in POSITION_CHANNELS:
+                values[:, column] = local_pos[:, joint, POSITION_CHANNELS.index(channel)]
+            else:
+                rotation_columns.append(column)
+            column += 1
+        if order is not None:
+            columns.append(rotation_columns)
+    if triples:
+        angles = np.stack(triples, axis=1)  # (frames, rotating joints, 3)
+        reference = None if near is None else near[:, np.array(columns)]
+        values[:, np.array(columns)] = _continuous_euler(angles, reference)
+    return values
+
+
+def _continuous_euler(angles: np.ndarray, near: np.ndarray | None) -> np.ndarray:
+    """Per frame and joint, of the triples (a, b, c) and (a + 180, 180 - b, c + 180) that give one
+    rotation, each angle moved by whole turns, the one nearest `near` (frames, joints, 3) or, without
+    it, nearest the previous frame's choice. Degrees."""
+    other = angles + np.array([180.0, 0.0, 180.0])
+    other[..., 1] = 180.0 - angles[..., 1]
+
+    def nearest(reference: np.ndarray, frame: slice | int) -> np.ndarray:
+        options = [option[frame] + 360.0 * np.round((reference - option[frame]) / 360.0) for option in (angles, other)]
+        farther = np.abs(options[0] - reference).sum(-1) > np.abs(options[1] - reference).sum(-1)
+        return np.where(farther[..., None], options[1], options[0])
+
+    if near is not None:
+        return nearest(near, slice(None))
+    chosen = np.empty_like(angles)
+    chosen[0] = angles[0]
+    for frame in range(1, len(angles)):
+        chosen[frame] = nearest(chosen[frame - 1], frame)
+    return chosen
+
+
+def _format_rows(values: np.ndarray) -> list[str]:
+    text = np.char.mod(f"%.{DIGITS}f", np.round(values, DIGITS) + 0.0)  # + 0.0 turns -0.0 into 0.0
+    return [" ".join(row) for row in text]
+
+
+def _hierarchy_lines(rig: Rig) -> list[str]:
+    scale = UNIT_SCALE[rig.units]
+
+    def file_vector(vector: np.ndarray) -> str:
+        value = torch.from_numpy(vector.astype(np.float64)) / scale
+        value = z_up_to_y_up(value) if rig.up == "y" else value
+        return " ".join(f"{v:.{DIGITS}f}" for v in (value.numpy().round(DIGITS) + 0.0))
+
+    parents = rig.skeleton.parents
+    lines = ["HIERARCHY"]
+    open_joints: list[int] = []
+    for joint, parent in enumerate(parents):
+        while open_joints and open_joints[-1] != parent:
+            _close(lines, open_joints, rig, file_vector)
+        tabs = "\t" * len(open_joints)
+        lines += [f"{tabs}{'ROOT' if parent < 0 else 'JOINT'} {rig.skeleton.joints[joint]}", f"{tabs}{{"]
+        lines.append(f"{tabs}\tOFFSET {file_vector(rig.offsets[joint])}")
+        if rig.channels[joint]:
+            lines.append(f"{tabs}\tCHANNELS {len(rig.channels[joint])} {' '.join(rig.channels[joint])}")
+        open_joints.append(joint)
+    while open_joints:
+        _close(lines, open_joints, rig, file_vector)
+    return lines
+
+
+def _close(lines: list[str], open_joints: list[int], rig: Rig, file_vector) -> None:
+    """Close the innermost open joint, writing its End Site if it has no children."""
+    joint = open_joints.pop()
+    tabs = "\t" * len(open_joints)
+    if joint not in rig.skeleton.parents:
+        lines += [
+            f"{tabs}\tEnd Site",
+            f"{tabs}\t{{",
+            f"{tabs}\t\tOFFSET {file_vector(rig.end_sites[joint])}",
+            f"{tabs}\t}}",
+        ]
+    lines.append(f"{tabs}}}")
+
+
+def file_rotations(bvh: BvhFile) -> torch.Tensor:
+    """(frames, joints, 3, 3) the local rotations a BVH file's channels hold, Z-up (as Animation.local_rot)."""
+    rig = bvh.rig
+    values = torch.from_numpy(bvh.values).double()
+    rotations = torch.eye(3, dtype=torch.float64).repeat(values.shape[0], len(rig.skeleton), 1, 1)
+    column = 0
+    for joint in range(len(rig.skeleton)):
+        order = rig.rotation_order(joint)
+        columns = [column + i for i, c in enumerate(rig.channels[joint]) if c not in POSITION_CHANNELS]
+        if order is not None:
+            rotations[:, joint] = euler_to_matrix(torch.deg2rad(values[:, columns]), order)
+        column += len(rig.channels[joint])
+    if rig.up == "y":
+        rotations = Y_UP_TO_Z_UP.double() @ rotations @ Y_UP_TO_Z_UP.double().T
+    return rotations.float()
+
+
+def fill_bvh(bvh: BvhFile, positions: np.ndarray, filled: np.ndarray, path: str | Path) -> None:
+    """Write a BVH file with the frames that have filled joints re-solved; every other frame keeps its text.
+
+    The re-solved frames stay close to the file's own rotations, interpolated across each gap
+    from the frames on either side (motion.joint_rotations.positions_to_rotations' reference), so
+    the twist of each bone carries on through the gap; each joint's Euler angles are those nearest
+    the file's own values interpolated across the gap, so no channel jumps at its edges.
+
+    Args:
+        bvh: the file read (read_bvh_file).
+        positions: (frames, joints, 3) float32 metres, Z-up, in the file's joint order, with no gaps.
+        filled: (frames, joints, 3) bool, the entries of `positions` that were filled in.
+        path: output file; written atomically.
+    """
+    resolve = filled.any(axis=(1, 2))
+    rows = list(bvh.rows)
+    if resolve.any():
+        reference = _bridged(file_rotations(bvh), torch.from_numpy(~resolve))
+        animation = positions_to_rotations(positions, bvh.rig, bvh.clip.fps, translations=True, reference=reference)
+        # Across each gap the file's own values, unwrapped and interpolated from the frames either side.
+        kept = np.flatnonzero(~resolve)
+        near = None
+        if len(kept):
+            own = np.unwrap(bvh.values.astype(np.float64)[kept], period=360.0, axis=0)
+            near = np.stack([np.interp(np.arange(len(rows)), kept, column) for column in own.T], axis=1)
+        values = channel_values(animation, near)
+        for frame, row in zip(np.flatnonzero(resolve), _format_rows(values[resolve]), strict=True):
+            rows[frame] = row
+    lines = _hierarchy_lines(bvh.rig) + ["MOTION", f"Frames: {len(rows)}", f"Frame Time: {1.0 / bvh.clip.fps:.8f}"]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines + rows) + "\n")
+
+
+def _bridged(rotations: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """(frames, joints, 3, 3) rotations with the frames not `kept` replaced by a blend, along time,
+    of the nearest kept frames on either side (held at the ends), projected back onto rotations."""
+    frames = rotations.shape[0]
+    if not kept.any():
+        return rotations
+    index = torch.arange(frames)
+    kept_index = index[kept]
+    after = torch.searchsorted(kept_index, index).clamp(max=len(kept_index) - 1)
+    before = (after - (kept_index[after] > index).long()).clamp(min=0)
+    lo, hi = kept_index[before], kept_index[after]
+    weight = torch.where(hi > lo, (index - lo) / (hi - lo).clamp(min=1), torch.zeros(frames)).float()
+    weight = weight.clamp(0.0, 1.0)[:, None, None, None]
+    blend = rotations[lo] * (1 - weight) + rotations[hi] * weight
+    return torch.where(kept[:, None, None, None], rotations, nearest_rotation(blend))

@@ -4,13 +4,14 @@ import argparse
 
 import pytest
 
-from cli import demo, evaluate, generate, impute, inspect_clips, preprocess, render, train
+from cli import demo, evaluate, export, generate, impute, inspect_clips, preprocess, render, train
 from cli.main import SUBCOMMANDS
 from cli.main import main as motion
 
 PARSERS = {
     "demo": demo.build_parser,
     "evaluate": evaluate.build_parser,
+    "export": export.build_parser,
     "generate": generate.build_parser,
     "impute": impute.build_parser,
     "inspect": inspect_clips.build_parser,

@@ -13,6 +13,7 @@ import pytest
 from cli.impute import main
 from motion.errors import InputError
 from motion.formats import read_clips, write_joint_csv
+from motion.formats.bvh import read_bvh_file
 from preprocessing import ImputeConfig, impute_files
 from tests.conftest import BANDAI_SAMPLES
 
@@ -82,13 +83,16 @@ def test_the_python_api_fills_with_the_hgvae_and_names_outputs_that_would_collid
         impute_files([folder / "a.csv", both / "a.csv"], tmp_path / "o2", workers=1)
 
 
-def test_a_bvh_library_is_written_as_joint_csv(tmp_path, capsys):
+def test_a_bvh_library_stays_bvh_with_every_frame_without_a_gap_kept(tmp_path, capsys):
     out = tmp_path / "out"
     assert main([str(BANDAI_SAMPLES / "data"), "--out", str(out), "--no-score"]) == 0
     assert "inputs: 4 filled" in capsys.readouterr().out  # nothing is missing in them: 0 values
-    assert sorted(path.name for path in out.glob("*.csv") if path.name != "summary.csv") == sorted(
-        path.with_suffix(".csv").name for path in (BANDAI_SAMPLES / "data").glob("*.bvh")
-    )
+    inputs = sorted((BANDAI_SAMPLES / "data").glob("*.bvh"))
+    assert sorted(path.name for path in out.glob("*.bvh")) == [path.name for path in inputs]
+    for path in inputs:
+        given, written = (read_bvh_file(p.read_text(), p.name, p.stem) for p in (path, out / path.name))
+        assert written.rows == given.rows
+        np.testing.assert_allclose(written.clip.positions, given.clip.positions, atol=1e-5)
 
 
 def test_outputs_inside_the_input_folder_are_never_read_back_and_a_file_that_breaks_leaves_the_summary(library, capsys):
