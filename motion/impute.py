@@ -422,6 +422,8 @@ def impute_source(
     kind = options.format or detect_format(source.name, data[:4096])
     if out.suffix.lower() not in (".csv", ".bvh"):
         raise InputError(f"{out}: the output must end in .csv or .bvh")
+    if not out.parent.is_dir():
+        raise InputError(f"{out}: no folder {out.parent} to write it in")
     if kind == "laforge" and out.suffix.lower() == ".bvh":
         raise InputError(f"{out}: a LaForge CSV may hold several takes; fill it to a .csv, then motion export a take")
     clips = read_source(source, options)
@@ -429,6 +431,8 @@ def impute_source(
     marked = read_mask(mask, frames, skeleton) if mask is not None else np.zeros((frames, len(skeleton), 3), bool)
     results, first = [], 0
     for clip in clips:
+        if clip.frames == 0:
+            raise InputError(f"{clip.source}: has no frames to fill")
         missing = np.isnan(clip.positions) | marked[first : first + clip.frames]
         first += clip.frames
         if method == "hgvae":

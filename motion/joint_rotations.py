@@ -134,7 +134,9 @@ def positions_to_rotations(
             rotation = heading
         elif not pinning or fixed[joint]:
             rotation = guess
-        elif len(pinning) >= 2 and _spread(torch.stack([rest for _, rest in pinning])):
+        elif len(pinning) >= 2 and _spread(
+            torch.stack([rest for _, rest in pinning]), _below_fixed(joint, pinning, parents, fixed)
+        ):
             rest = torch.stack([rest / rest.norm() for _, rest in pinning])  # (n, 3)
             seen = torch.stack([world[:, k] - world[:, joint] for k, _ in pinning], dim=1)  # (frames, n, 3)
             seen = seen / seen.norm(dim=-1, keepdim=True).clamp_min(1e-9)
@@ -186,20 +188,37 @@ def _observed_descendants(
 
 def _carried(world: Tensor, rig: Rig, lacking: Tensor) -> Tensor:
     """(joints,) bool: joints placed by their own translation channels, because their distance from
-    the parent varies by more than RIGID (Bandai's Hips above the ground point joint_Root); they
-    do not pin their parent's rotation."""
+    the parent varies by more than RIGID (Bandai's Hips above the ground point joint_Root) or is
+    not the rest offset's length; they do not pin their parent's rotation."""
     carried = torch.zeros(len(rig.skeleton), dtype=torch.bool)
     for joint, parent in enumerate(rig.skeleton.parents):
         if parent >= 0 and rig.has_translation(joint) and not lacking[joint] and not lacking[parent]:
             distance = (world[:, joint] - world[:, parent]).norm(dim=-1)
-            carried[joint] = bool((distance - distance.median()).abs().max() > RIGID)
+            rest = float(np.linalg.norm(rig.offsets[joint]))
+            carried[joint] = bool(
+                (distance - distance.median()).abs().max() > RIGID or abs(distance.median() - rest) > RIGID
+            )
     return carried
 
 
-def _spread(rest: Tensor) -> bool:
-    """Whether (n, 3) rest vectors span more than a line (so they pin a full rotation)."""
+def _spread(rest: Tensor, must: bool = False) -> bool:
+    """Whether (n, 3) rest vectors span more than a line (so they pin a full rotation); `must`: they
+    lie below a joint that cannot turn, which leaves no other way to pin the twist, so any spread
+    beyond rounding (COLLINEAR_SINE is for a choice between two ways) counts."""
     units = rest / rest.norm(dim=-1, keepdim=True)
-    return bool(torch.linalg.cross(units[:1].expand_as(units), units).norm(dim=-1).max() > COLLINEAR_SINE)
+    spread = torch.linalg.cross(units[:1].expand_as(units), units).norm(dim=-1).max()
+    return bool(spread > (1e-4 if must else COLLINEAR_SINE))
+
+
+def _below_fixed(joint: int, pinning: list[tuple[int, Tensor]], parents, fixed: Tensor) -> bool:
+    """Whether any of the pinning joints is reached through a joint that cannot turn."""
+    for target, _ in pinning:
+        ancestor = parents[target]
+        while ancestor != joint:
+            if fixed[ancestor]:
+                return True
+            ancestor = parents[ancestor]
+    return False
 
 
 def _pinned_twist(

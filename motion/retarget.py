@@ -45,6 +45,8 @@ def clip_to_animation(clip: Clip, rig: Rig | None = None, order: str = DEFAULT_O
     Raises:
         InputError: the clip has gaps, or its joints cannot be matched to the rig's.
     """
+    if clip.frames == 0:
+        raise InputError(f"{clip.source}: has no frames")
     if np.isnan(clip.positions).any():
         raise InputError(f"{clip.source}: has empty values; fill them first (motion impute)")
     rig = rig or rig_from_clip(clip, _checked_order(order))

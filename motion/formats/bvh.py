@@ -93,8 +93,8 @@ def read_bvh_file(text: str, where: str, name: str, units: str | None = None, up
     positions = _forward_kinematics(joints, torch.from_numpy(values))
     world = positions.numpy()
     if units is None:
-        # A file of no frames (a rig template) is told its units by its rest pose: all channels zero.
-        shown = world if len(world) else _forward_kinematics(joints, torch.zeros(1, channel_count)).numpy()
+        # A file of no frames (a rig template) is told its units by its rest pose.
+        shown = world if len(world) else _forward_kinematics(joints, _rest_values(joints)).numpy()
         units = _detect_units(shown, up, where)
     scaled = torch.from_numpy(world * np.float32(UNIT_SCALE[units]))
     if up == "y":
@@ -256,6 +256,14 @@ def _forward_kinematics(joints: list[_Joint], values: torch.Tensor) -> torch.Ten
     return forward_kinematics(local_rot, local_pos, [j.parent for j in joints])
 
 
+def _rest_values(joints: list[_Joint]) -> torch.Tensor:
+    """(1, channels) the rest pose as channel values: no rotation, each translation its OFFSET."""
+    values = [
+        j.offset[POSITION_CHANNELS.index(c)] if c in POSITION_CHANNELS else 0.0 for j in joints for c in j.channels
+    ]
+    return torch.tensor([values], dtype=torch.float32)
+
+
 def _detect_units(world: np.ndarray, up: str, where: str) -> str:
     axis = 1 if up == "y" else 2
     extent = world[..., axis].max(axis=1) - world[..., axis].min(axis=1)
@@ -291,7 +299,7 @@ def bvh_text(animation: Animation) -> str:
     return "\n".join(hierarchy + header + rows) + "\n"
 
 
-def channel_values(animation: Animation, near: np.ndarray | None = None) -> np.ndarray:
+def channel_values(animation: Animation, keep: np.ndarray | None = None, kept: np.ndarray | None = None) -> np.ndarray:
     """(frames, channels) float64 channel values of an animation in its rig's file conventions.
 
     Each joint's Euler angles are one of the two triples that give its rotation, each angle moved
@@ -299,8 +307,8 @@ def channel_values(animation: Animation, near: np.ndarray | None = None) -> np.n
 
     Args:
         animation: the joint rotations.
-        near: (frames, channels) values for the rotation channels to lie nearest in each frame (a
-            file's own); None: nearest the previous frame's.
+        keep: (frames, channels) a file's own values, whose rotation channels the frames `kept`
+            (frames,) bool hold unchanged and the frames after them continue from; None: none.
     """
     rig = animation.rig
     scale = UNIT_SCALE[rig.units]
@@ -330,29 +338,29 @@ def channel_values(animation: Animation, near: np.ndarray | None = None) -> np.n
             columns.append(rotation_columns)
     if triples:
         angles = np.stack(triples, axis=1)  # (frames, rotating joints, 3)
-        reference = None if near is None else near[:, np.array(columns)]
-        values[:, np.array(columns)] = _continuous_euler(angles, reference)
+        anchor = None if keep is None else keep[:, np.array(columns)]
+        values[:, np.array(columns)] = _continuous_euler(angles, anchor, kept)
     return values
 
 
-def _continuous_euler(angles: np.ndarray, near: np.ndarray | None) -> np.ndarray:
+def _continuous_euler(angles: np.ndarray, anchor: np.ndarray | None, anchored: np.ndarray | None) -> np.ndarray:
     """Per frame and joint, of the triples (a, b, c) and (a + 180, 180 - b, c + 180) that give one
-    rotation, each angle moved by whole turns, the one nearest `near` (frames, joints, 3) or, without
-    it, nearest the previous frame's choice. Degrees."""
+    rotation, each angle moved by whole turns, the one nearest the previous frame's; frames
+    `anchored` (frames,) take `anchor` (frames, joints, 3) instead (a file's own values). Degrees."""
     other = angles + np.array([180.0, 0.0, 180.0])
     other[..., 1] = 180.0 - angles[..., 1]
-
-    def nearest(reference: np.ndarray, frame: slice | int) -> np.ndarray:
-        options = [option[frame] + 360.0 * np.round((reference - option[frame]) / 360.0) for option in (angles, other)]
-        farther = np.abs(options[0] - reference).sum(-1) > np.abs(options[1] - reference).sum(-1)
-        return np.where(farther[..., None], options[1], options[0])
-
-    if near is not None:
-        return nearest(near, slice(None))
     chosen = np.empty_like(angles)
-    chosen[0] = angles[0]
-    for frame in range(1, len(angles)):
-        chosen[frame] = nearest(chosen[frame - 1], frame)
+    for frame in range(len(angles)):
+        if anchored is not None and anchored[frame]:
+            chosen[frame] = anchor[frame]
+            continue
+        if frame == 0:
+            chosen[frame] = angles[frame]
+            continue
+        previous = chosen[frame - 1]
+        options = [option[frame] + 360.0 * np.round((previous - option[frame]) / 360.0) for option in (angles, other)]
+        farther = np.abs(options[0] - previous).sum(-1) > np.abs(options[1] - previous).sum(-1)
+        chosen[frame] = np.where(farther[..., None], options[1], options[0])
     return chosen
 
 
@@ -420,10 +428,10 @@ def file_rotations(bvh: BvhFile) -> torch.Tensor:
 def fill_bvh(bvh: BvhFile, positions: np.ndarray, filled: np.ndarray, path: str | Path) -> None:
     """Write a BVH file with the frames that have filled joints re-solved; every other frame keeps its text.
 
-    The re-solved frames stay close to the file's own rotations, interpolated across each gap
-    from the frames on either side (motion.joint_rotations.positions_to_rotations' reference), so
-    the twist of each bone carries on through the gap; each joint's Euler angles are those nearest
-    the file's own values interpolated across the gap, so no channel jumps at its edges.
+    The re-solved frames stay close to the file's own rotations (motion.joint_rotations.
+    positions_to_rotations' reference): a joint with nothing filled at or below it keeps its own,
+    the others the file's interpolated across the gap from the frames on either side, so the twist
+    of each bone carries on through it. Each joint's Euler angles continue from the frame before.
 
     Args:
         bvh: the file read (read_bvh_file).
@@ -434,15 +442,15 @@ def fill_bvh(bvh: BvhFile, positions: np.ndarray, filled: np.ndarray, path: str 
     resolve = filled.any(axis=(1, 2))
     rows = list(bvh.rows)
     if resolve.any():
-        reference = _bridged(file_rotations(bvh), torch.from_numpy(~resolve))
+        # A joint keeps the file's own rotation in every frame where nothing at or below it was filled.
+        parents = bvh.rig.skeleton.parents
+        affected = filled.any(axis=2)  # (frames, joints)
+        for joint in reversed(range(len(parents))):  # children come after their parents
+            if parents[joint] >= 0:
+                affected[:, parents[joint]] |= affected[:, joint]
+        reference = _bridged(file_rotations(bvh), torch.from_numpy(~affected))
         animation = positions_to_rotations(positions, bvh.rig, bvh.clip.fps, translations=True, reference=reference)
-        # Across each gap the file's own values, unwrapped and interpolated from the frames either side.
-        kept = np.flatnonzero(~resolve)
-        near = None
-        if len(kept):
-            own = np.unwrap(bvh.values.astype(np.float64)[kept], period=360.0, axis=0)
-            near = np.stack([np.interp(np.arange(len(rows)), kept, column) for column in own.T], axis=1)
-        values = channel_values(animation, near)
+        values = channel_values(animation, bvh.values.astype(np.float64), ~resolve)
         for frame, row in zip(np.flatnonzero(resolve), _format_rows(values[resolve]), strict=True):
             rows[frame] = row
     lines = _hierarchy_lines(bvh.rig) + ["MOTION", f"Frames: {len(rows)}", f"Frame Time: {1.0 / bvh.clip.fps:.8f}"]
@@ -451,17 +459,25 @@ def fill_bvh(bvh: BvhFile, positions: np.ndarray, filled: np.ndarray, path: str 
 
 
 def _bridged(rotations: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
-    """(frames, joints, 3, 3) rotations with the frames not `kept` replaced by a blend, along time,
-    of the nearest kept frames on either side (held at the ends), projected back onto rotations."""
+    """(frames, joints, 3, 3) rotations where `kept` (frames, joints), and elsewhere a blend, along
+    time, of the joint's nearest kept frames on either side (held at the ends; the rest pose if it
+    has none), projected back onto rotations. Rotations that are not finite count as not kept."""
     frames = rotations.shape[0]
-    if not kept.any():
-        return rotations
+    kept = kept & torch.isfinite(rotations).all(dim=(-1, -2))
+    bridged = torch.eye(3).repeat(frames, rotations.shape[1], 1, 1)
     index = torch.arange(frames)
-    kept_index = index[kept]
-    after = torch.searchsorted(kept_index, index).clamp(max=len(kept_index) - 1)
-    before = (after - (kept_index[after] > index).long()).clamp(min=0)
-    lo, hi = kept_index[before], kept_index[after]
-    weight = torch.where(hi > lo, (index - lo) / (hi - lo).clamp(min=1), torch.zeros(frames)).float()
-    weight = weight.clamp(0.0, 1.0)[:, None, None, None]
-    blend = rotations[lo] * (1 - weight) + rotations[hi] * weight
-    return torch.where(kept[:, None, None, None], rotations, nearest_rotation(blend))
+    for joint in range(rotations.shape[1]):
+        kept_index = index[kept[:, joint]]
+        if len(kept_index) == 0:
+            continue
+        after = torch.searchsorted(kept_index, index).clamp(max=len(kept_index) - 1)
+        before = (after - (kept_index[after] > index).long()).clamp(min=0)
+        lo, hi = kept_index[before], kept_index[after]
+        weight = torch.where(hi > lo, (index - lo) / (hi - lo).clamp(min=1), torch.zeros(frames)).float()
+        weight = weight.clamp(0.0, 1.0)[:, None, None]
+        own = rotations[:, joint]
+        gaps = ~kept[:, joint]
+        blend = own[lo[gaps]] * (1 - weight[gaps]) + own[hi[gaps]] * weight[gaps]
+        bridged[:, joint] = own
+        bridged[gaps, joint] = nearest_rotation(blend)
+    return bridged

@@ -160,6 +160,9 @@ def test_a_bvh_with_a_gap_keeps_every_other_frame_and_is_re_solved_in_the_gap(tm
     assert [written.rows[i] for i in np.flatnonzero(kept)] == [given.rows[i] for i in np.flatnonzero(kept)]
     assert [written.rows[i] for i in range(80, 110)] != [given.rows[i] for i in range(80, 110)]
     np.testing.assert_allclose(written.clip.positions, result.positions, atol=1e-4)
+    # A joint with nothing filled at or below it (the left leg) keeps the file's own rotation in the gap too.
+    ankle = given.rig.skeleton.index("Foot_L")
+    np.testing.assert_allclose(file_rotations(written)[80:110, ankle], file_rotations(given)[80:110, ankle], atol=1e-5)
     turned = Animation(written.rig, file_rotations(written), torch.zeros(1), written.clip.fps)
     assert largest_turn(turned) < MAX_TURN_DEGREES
 
