@@ -13,13 +13,13 @@ import numpy as np
 from cli.common import add_debug_argument, add_read_arguments, parser, read_one_clip, read_options, run_guarded
 from motion.errors import InputError
 from motion.formats.bvh import read_bvh
-from motion.retarget import target_rig, write_clip_bvh
+from motion.retarget import load_rig_map, target_rig, write_clip_bvh
 from motion.rig import DEFAULT_ORDER
 from motion.skeleton import preset_names
 
 
 def add_bvh_arguments(command: argparse.ArgumentParser) -> None:
-    """--skeleton, --like and --order: the rig a command writes BVH on."""
+    """--skeleton, --like, --joint-map and --order: the rig a command writes BVH on."""
     rig = command.add_mutually_exclusive_group()
     rig.add_argument(
         "--skeleton",
@@ -33,9 +33,20 @@ def add_bvh_arguments(command: argparse.ArgumentParser) -> None:
         help="write onto the hierarchy, offsets, channel orders, units and rest pose of this BVH file (default: no)",
     )
     command.add_argument(
+        "--joint-map",
+        type=Path,
+        help='JSON {"joints": {rig_joint: clip_joint, ...}} for a --like rig whose joints are neither the clip\'s '
+        "nor a preset's; the rig's joints it leaves out follow their parent (default: match by name or preset)",
+    )
+    command.add_argument(
         "--order",
         help=f"Euler order of every rotation channel, e.g. XYZ (default: the --like file's, else {DEFAULT_ORDER})",
     )
+
+
+def rig_map(args: argparse.Namespace) -> dict[str, str] | None:
+    """The --joint-map of a command with add_bvh_arguments, loaded (None without one)."""
+    return load_rig_map(args.joint_map) if args.joint_map is not None else None
 
 
 def check_bvh_output(path: Path, flag: str = "--out") -> None:
@@ -65,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     rig = target_rig(args.skeleton, args.like, args.order)
     clip = read_one_clip(args.input, args.clip, read_options(args))
     began = time.perf_counter()
-    animation = write_clip_bvh(clip, args.out, rig, args.order or DEFAULT_ORDER)
+    animation = write_clip_bvh(clip, args.out, rig, args.order or DEFAULT_ORDER, rig_map(args))
     seconds = time.perf_counter() - began
     print(
         f"wrote {args.out}: {animation.frames} frames, {len(animation.rig.skeleton)} joints "

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from cli.common import parser, run_guarded
-from cli.export import add_bvh_arguments, check_bvh_output
+from cli.export import add_bvh_arguments, check_bvh_output, rig_map
 from cli.render import add_video_arguments, render_config, render_to
 from motion.atomic import write_bytes_atomic
 from motion.clip import Clip
@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--positions", type=Path, help="write the generated positions as joint CSV (default: no)")
     command.add_argument("--laforge", type=Path, help="write the generated positions as LaForge CSV (default: no)")
     command.add_argument(
-        "--bvh", type=Path, help="write the take as BVH with joint rotations, on the rig --skeleton or --like name (default: no)"
+        "--bvh",
+        type=Path,
+        help="write the take as BVH with joint rotations, on the rig --skeleton or --like name (default: no)",
     )
     add_bvh_arguments(command)
     command.add_argument(
@@ -105,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bvh:
         check_bvh_output(args.bvh, "--bvh")
     rig = target_rig(args.skeleton, args.like, args.order)
+    joint_map = rig_map(args)
     config = PlaybackConfig(
         facing=args.facing, clipping=args.clipping, blend_seams=args.blend_seams, fit_bones=args.fit_bones,
         lock_feet=args.lock_feet, max_head_height=parse_ceiling(args.max_head_height),
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if args.laforge:
         write_laforge_csv([clip], args.laforge)
     if args.bvh:
-        write_clip_bvh(clip, args.bvh, rig, args.order or DEFAULT_ORDER)
+        write_clip_bvh(clip, args.bvh, rig, args.order or DEFAULT_ORDER, joint_map)
     if args.log:
         log = {"config": take.config, "seed": args.seed, "metrics": figures, "reached_frames": take.reached}
         write_bytes_atomic(args.log, json.dumps(log | {"decisions": take.decisions}, indent=1).encode())

@@ -1,6 +1,7 @@
 """Positions to joint rotations and BVH out: accuracy on real clips of every content, continuity,
 retargeting onto every preset, and BVH files imputed frame by frame."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -13,7 +14,7 @@ from motion.formats.bvh import bvh_text, channel_values, file_rotations, read_bv
 from motion.geometry import euler_to_matrix
 from motion.impute import impute_file
 from motion.joint_rotations import Animation, positions_to_rotations
-from motion.retarget import clip_to_animation, target_rig
+from motion.retarget import clip_to_animation, load_rig_map, target_rig
 from motion.rig import preset_rig, rig_from_clip
 from motion.rotations import rotation_angle
 from motion.skeleton import preset_names
@@ -231,3 +232,27 @@ def test_a_rig_template_without_frames_gives_its_rig():
     template = header + "MOTION\nFrames: 0\nFrame Time: 0.0333333\n"
     rig = read_bvh_file(template, "template.bvh", "template").rig
     assert rig.units == "cm" and len(rig.skeleton) == 22
+
+
+def test_a_rig_of_other_joint_names_takes_a_joint_map(tmp_path):
+    # A Mixamo-style rig: LAFAN1's bones under other names, which only a joint map can match.
+    lafan1 = preset_rig("lafan1")
+    names = tuple("mixamorig:" + joint for joint in lafan1.skeleton.joints)
+    rig = replace(lafan1, skeleton=type(lafan1.skeleton)("mixamo", names, lafan1.skeleton.parents))
+    clip = read_clips(BANDAI_SAMPLES / "data" / "dataset-2_walk_normal_011.bvh")[0]
+    with pytest.raises(Exception, match="pass --joint-map"):
+        clip_to_animation(clip, rig)
+    pairs = {"Hips": "Hips", "LeftUpLeg": "UpperLeg_L", "LeftLeg": "LowerLeg_L", "LeftFoot": "Foot_L",
+             "RightUpLeg": "UpperLeg_R", "RightLeg": "LowerLeg_R", "RightFoot": "Foot_R", "Spine": "Spine",
+             "Spine2": "Chest", "Neck": "Neck", "Head": "Head", "LeftArm": "UpperArm_L", "RightArm": "UpperArm_R"}  # fmt: skip
+    (tmp_path / "map.json").write_text(json.dumps({"joints": {"mixamorig:" + k: v for k, v in pairs.items()}}))
+    animation = clip_to_animation(clip, rig, joint_map=load_rig_map(tmp_path / "map.json"))
+    world = animation.world_positions()
+    knee, ankle = names.index("mixamorig:LeftLeg"), names.index("mixamorig:LeftFoot")
+    ours = world[:, ankle] - world[:, knee]
+    theirs = clip.positions[:, clip.skeleton.index("Foot_L")] - clip.positions[:, clip.skeleton.index("LowerLeg_L")]
+    cosine = (ours * theirs).sum(-1) / np.linalg.norm(ours, axis=-1) / np.linalg.norm(theirs, axis=-1)
+    assert cosine.min() > np.cos(np.radians(1.0))
+    assert largest_turn(animation) < MAX_TURN_DEGREES
+    with pytest.raises(Exception, match="the rig has no joint 'Spine9'"):
+        clip_to_animation(clip, rig, joint_map={"Spine9": "Spine"})
