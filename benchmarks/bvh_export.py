@@ -156,7 +156,7 @@ def blender(examples: dict) -> None:
     if python is None:
         print("\nBlender: no Python with bpy (pip install bpy, or set MOTION_BLENDER_PYTHON); skipped")
         return
-    print(f"\nBlender ({python}): bpy.ops.import_anim.bvh of our files, joints against the clip's")
+    print("\nBlender (a Python with bpy): bpy.ops.import_anim.bvh of our files, joints against the clip's")
     with tempfile.TemporaryDirectory() as folder:
         for content, source in sorted(examples.items()):
             clip = read_source(source)[0]

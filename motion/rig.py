@@ -17,7 +17,7 @@ from motion.clip import Clip
 from motion.errors import InputError
 from motion.geometry import facing_direction, rotate_about_up, to_local_frame
 from motion.rotations import fit_rotation, nearest_rotation
-from motion.skeleton import Skeleton, _preset_data, detect_preset, load_preset, preset_roles
+from motion.skeleton import Skeleton, detect_preset, load_preset, preset_rest, preset_roles
 
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 DEFAULT_ORDER = "ZXY"
@@ -188,13 +188,13 @@ def rig_from_clip(clip: Clip, order: str = DEFAULT_ORDER) -> Rig:
 
 def preset_rig(name: str, order: str = DEFAULT_ORDER) -> Rig:
     """The rig of a preset from its shipped rest pose (`rest` in skeletons/NAME.json, metres, Z-up, facing -y)."""
-    data = _preset_data(name)
-    if "rest" not in data:
+    rest = preset_rest(name)
+    if rest is None:
         raise InputError(f"skeleton preset {name!r} ships no rest pose")
     skeleton = load_preset(name)
     order_index = depth_first(skeleton.parents)
     skeleton = reordered(skeleton, order_index)
-    offsets = np.array([data["rest"][joint] for joint in skeleton.joints], np.float64)
+    offsets = np.array([rest[joint] for joint in skeleton.joints], np.float64)
     return Rig(skeleton, offsets, end_sites_for(skeleton, offsets), default_channels(skeleton, order))
 
 

@@ -116,6 +116,12 @@ def preset_roles(name: str) -> dict[str, int]:
     return {role: skeleton.index(roles[role]) for role in needed}
 
 
+def preset_rest(name: str) -> dict[str, list[float]] | None:
+    """The rest offsets shipped with preset `name` (`rest` in skeletons/NAME.json: joint -> offset from
+    its parent, metres, Z-up, facing -y), or None if it ships none."""
+    return _preset_data(name).get("rest")
+
+
 def detect_preset(joints: Sequence[str]) -> str | None:
     """Name of the preset whose joint set equals `joints` (order ignored), or None."""
     wanted = set(joints)
