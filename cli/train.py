@@ -1,4 +1,5 @@
-"""`motion train drmm|hgvae|mdn`: train a model on a preprocessed dataset (training.train_drmm, ...).
+"""`motion train drmm|hgvae|mdn|ik|avips`: train a model on a preprocessed dataset (training.train_drmm, ...)
+or, for inverse kinematics, on random configurations of a task (training.train_ik_drmm, train_avips).
 
 Every flag maps onto a field of the model's training config (training.DRMMTraining, HGVAETraining,
 MDNTraining, their TrainConfig schedule) or of training.DataSelection, and takes its default from there.
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from cli.common import add_debug_argument, make, parser, run_guarded, split_list
+from motion.ik.tasks import TASKS
 from training import (
     DataSelection,
     DRMMTraining,
@@ -21,12 +23,16 @@ from training import (
     train_hgvae,
     train_mdn,
 )
+from training.avips import VARIANTS, AVIPSTraining, train_avips
 from training.distributed import DEVICES
+from training.ik import IKTraining, train_ik_drmm
 
 MODELS = {
     "drmm": "Deep Residual Mixture Model on segments",
     "hgvae": "hierarchical graph-convolutional VAE on windows",
     "mdn": "mixture density network on segments (the DRMM's conditional baseline)",
+    "ik": "DRMM on random configurations of an IK task (2-D humanoid or Panda arm)",
+    "avips": "aVIPS conditional Gaussian mixture for Panda IK, or its baselines (gmm, gaussian)",
 }
 SELECTION = DataSelection()
 
@@ -245,10 +251,98 @@ def run_mdn(args: argparse.Namespace) -> int:
     return 0
 
 
+# motion train ik -----------------------------------------------------------------------------
+
+IK_DEFAULTS = IKTraining()
+
+
+def add_output_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--out", required=True, type=Path, help="checkpoint file to write (log: OUT.csv)")
+
+
+def build_ik_parser() -> argparse.ArgumentParser:
+    command = parser(
+        "motion train ik",
+        "Train a DRMM on random configurations of an IK task (DRMM paper, Sec. 4.1), to sample "
+        "solutions for any goals and constraints afterwards.",
+    )
+    command.add_argument("--task", default=IK_DEFAULTS.task, choices=sorted(TASKS), help="the IK task")
+    add_output_arguments(command)
+    command.add_argument("--layers", type=int, default=IK_DEFAULTS.layers, help="L, mixture layers")
+    command.add_argument("--components", type=int, default=IK_DEFAULTS.components, help="K, components per layer")
+    command.add_argument(
+        "--observations", type=int, default=IK_DEFAULTS.observations, help="random training vectors drawn"
+    )
+    add_schedule_arguments(command, IK_DEFAULTS.schedule, "Adam learning rate of stages 1-2 (Table 1)")
+    add_run_arguments(command, IK_DEFAULTS.schedule.seed, IK_DEFAULTS.schedule.compile)
+    return command
+
+
+def run_ik(args: argparse.Namespace) -> int:
+    config = make(
+        IKTraining, task=args.task, layers=args.layers, components=args.components,
+        observations=args.observations, schedule=schedule(args, IK_DEFAULTS.schedule),
+    )  # fmt: skip
+    train_ik_drmm(
+        args.out, config, device=args.device, resume=args.resume, overwrite=args.overwrite, export=args.export
+    )
+    return 0
+
+
+# motion train avips --------------------------------------------------------------------------
+
+AVIPS_DEFAULTS = AVIPSTraining()
+
+
+def widths(text: str) -> tuple[int, ...]:
+    return tuple(int(width) for width in split_list(text))
+
+
+def build_avips_parser() -> argparse.ArgumentParser:
+    command = parser(
+        "motion train avips",
+        "Train an amortised conditional Gaussian mixture for Panda IK by variational inference: aVIPS "
+        "(Musekamp 2022, Ch. 3) or its baselines, a plainly trained GMM and a single Gaussian.",
+    )
+    command.add_argument("--variant", default=AVIPS_DEFAULTS.variant, choices=VARIANTS, help="what to train")
+    add_output_arguments(command)
+    command.add_argument("--components", type=int, default=AVIPS_DEFAULTS.components, help="components at the start")
+    command.add_argument(
+        "--component-hidden", default=",".join(map(str, AVIPS_DEFAULTS.component_hidden)),
+        help="hidden widths of each component's network",
+    )  # fmt: skip
+    command.add_argument(
+        "--gate-hidden", default=",".join(map(str, AVIPS_DEFAULTS.gate_hidden)), help="hidden widths of the gate"
+    )
+    command.add_argument(
+        "--samples", type=int, default=AVIPS_DEFAULTS.samples, help="samples per component and context"
+    )
+    command.add_argument(
+        "--resampled", type=int, default=AVIPS_DEFAULTS.resampled, help="contexts resampled per component"
+    )
+    command.add_argument("--e-step-every", type=int, default=AVIPS_DEFAULTS.e_step_every, help="iterations per M-step")
+    add_schedule_arguments(command, AVIPS_DEFAULTS.schedule, "Adam learning rate")
+    add_run_arguments(command, AVIPS_DEFAULTS.schedule.seed, AVIPS_DEFAULTS.schedule.compile)
+    return command
+
+
+def run_avips(args: argparse.Namespace) -> int:
+    config = make(
+        AVIPSTraining, variant=args.variant, components=args.components,
+        component_hidden=widths(args.component_hidden), gate_hidden=widths(args.gate_hidden),
+        samples=args.samples, resampled=args.resampled, e_step_every=args.e_step_every,
+        schedule=schedule(args, AVIPS_DEFAULTS.schedule),
+    )  # fmt: skip
+    train_avips(args.out, config, device=args.device, resume=args.resume, overwrite=args.overwrite, export=args.export)
+    return 0
+
+
 COMMANDS = {
     "drmm": (build_drmm_parser, run_drmm),
     "hgvae": (build_hgvae_parser, run_hgvae),
     "mdn": (build_mdn_parser, run_mdn),
+    "ik": (build_ik_parser, run_ik),
+    "avips": (build_avips_parser, run_avips),
 }
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import torch
 
 from motion.checkpoint import ModelMetadata, restore_model
+from motion.models.avips import AVIPS, AVIPSConfig
 from motion.models.conditions import Condition
 from motion.models.drmm import DRMM, DRMMConfig, Objective, Samples, TrainingTerms
 from motion.models.hgvae import HGVAE, HGVAEConfig
 from motion.models.mdn import MDN, MDNConfig
 
-Model = DRMM | HGVAE | MDN
-KINDS = {"drmm": DRMM, "hgvae": HGVAE, "mdn": MDN}
+Model = DRMM | HGVAE | MDN | AVIPS
+KINDS = {"drmm": DRMM, "hgvae": HGVAE, "mdn": MDN, "avips": AVIPS}
 """The model class of each checkpoint kind."""
 
 
@@ -31,6 +32,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", kinds: Iter
 
 
 __all__ = [
+    "AVIPS",
+    "AVIPSConfig",
     "DRMM",
     "HGVAE",
     "KINDS",

@@ -20,6 +20,8 @@ PARSERS = {
     "train drmm": train.build_drmm_parser,
     "train hgvae": train.build_hgvae_parser,
     "train mdn": train.build_mdn_parser,
+    "train ik": train.build_ik_parser,
+    "train avips": train.build_avips_parser,
 }
 
 
