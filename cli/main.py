@@ -13,10 +13,11 @@ SUBCOMMANDS = {
     "demo": ("cli.demo:main", "generate a take and impute a clip with gaps with the shipped models"),
     "preprocess": ("cli.preprocess:main", "cut mocap files into Parquet segments and windows"),
     "inspect": ("cli.inspect_clips:main", "print frames, fps, duration, joints, height and labels of clips"),
-    "train": ("cli.train:main", "train a model (drmm, hgvae, mdn) on a preprocessed dataset"),
+    "train": ("cli.train:main", "train a model (drmm, hgvae, mdn, ik, avips) on a dataset or an IK task"),
     "impute": ("cli.impute:main", "fill occluded joint positions in a clip with a trained HG-VAE"),
     "generate": ("cli.generate:main", "generate a take toward flags with a trained DRMM and render it"),
     "render": ("cli.render:main", "render any motion clip to video (mp4 or GIF)"),
+    "pose": ("cli.pose:main", "sample natural full-body poses that reach joint targets under height bounds"),
     "export": ("cli.export:main", "write any motion clip as BVH with joint rotations (own, preset or --like skeleton)"),
     "evaluate": ("cli.evaluate:main", "measure trained models against the papers: JSON, Markdown, PNG plots"),
 }

@@ -17,7 +17,7 @@ from cli.common import (
     run_guarded,
     split_list,
 )
-from motion.dataset import KINDS
+from motion.dataset import DEFAULT_KINDS, KINDS
 from motion.skeleton import preset_names
 from preprocessing import PreprocessConfig, preprocess
 
@@ -28,11 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
     command = parser(
         "motion preprocess",
         "Cut mocap files (BVH, LaForge CSV, joint CSV, also in zips) into normalised DRMM segments and "
-        "HG-VAE windows, written as Parquet datasets under OUT/segments and OUT/windows. A rerun resumes.",
+        "HG-VAE windows, written as Parquet datasets under OUT/segments and OUT/windows (and single-frame "
+        "poses for posing models under OUT/poses with --kind poses). A rerun resumes.",
     )
     command.add_argument("inputs", nargs="+", help="files, folders (searched recursively) or zip archives")
     command.add_argument("--out", required=True, type=Path, help="output folder")
-    command.add_argument("--kind", choices=(*KINDS, "both"), default="both", help="datasets to write")
+    command.add_argument(
+        "--kind", choices=(*KINDS, "both", "all"), default="both",
+        help="datasets to write (both: segments and windows; all: also poses)",
+    )  # fmt: skip
     command.add_argument(
         "--workers",
         type=int,
@@ -60,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--window-stride", type=int, default=DEFAULTS.window_stride, help="frames between window starts"
     )
+    command.add_argument("--pose-stride", type=int, default=DEFAULTS.pose_stride, help="frames between poses")
     command.add_argument("--overwrite", action="store_true", help="discard what OUT already holds instead of resuming")
     command.add_argument("--strict", action="store_true", help="stop at the first bad input")
     add_debug_argument(command)
@@ -69,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> PreprocessConfig:
     return make(
         PreprocessConfig,
-        kinds=KINDS if args.kind == "both" else (args.kind,),
+        kinds={"both": DEFAULT_KINDS, "all": KINDS}.get(args.kind, (args.kind,)),
         skeleton=args.skeleton,
         joint_map=args.joint_map,
         read=read_options(args),
@@ -78,6 +83,7 @@ def config_from_args(args: argparse.Namespace) -> PreprocessConfig:
         window_frames=args.window_frames,
         window_fps=args.window_fps,
         window_stride=args.window_stride,
+        pose_stride=args.pose_stride,
         contents=split_list(args.contents),
     )
 

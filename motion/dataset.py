@@ -26,7 +26,8 @@ from motion.skeleton import Skeleton
 METADATA_KEY = b"motion"
 FEATURES = "features"
 SPLITS = ("train", "val", "test")
-KINDS = ("segments", "windows")
+KINDS = ("segments", "windows", "poses")  # poses: single frames, a WindowLayout of one frame
+DEFAULT_KINDS = ("segments", "windows")  # what `motion preprocess` writes unless told
 PART_GLOB = "part-*.parquet"
 
 
@@ -135,7 +136,7 @@ def load_dataset(directory: str | Path, split: str | None = None, kind: str = "s
         directory: a folder written by `motion preprocess` (e.g. OUT/segments); given OUT
             itself, its `kind` folder is used.
         split: "train", "val", "test" or None for all rows.
-        kind: "segments" or "windows", the dataset looked for inside OUT.
+        kind: "segments", "windows" or "poses", the dataset looked for inside OUT.
     Raises:
         InputError: no parts, unreadable parts, or parts that disagree on their layout.
     """

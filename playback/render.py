@@ -457,3 +457,36 @@ def write_stills(frames, folder: str | Path) -> int:
         with atomic_path(folder / f"frame_{count - 1:05d}.png") as temporary:
             imageio.imwrite(temporary, frame)
     return count
+
+
+@torch.no_grad()
+def pose_sheet(
+    skeleton: Skeleton, poses: np.ndarray, columns: int = 5, config: RenderConfig | None = None
+) -> np.ndarray:
+    """Still poses side by side, each seen by the same camera relative to its root, best first
+    (reading order).
+
+    Args:
+        poses: (poses, joints, 3) metres, Z-up.
+    Returns:
+        (rows * H, columns * W, 3) uint8 image.
+    """
+    # The poses face +x: the camera looks back along it, a little from the side, to show their fronts.
+    config = config or RenderConfig(width=320, height=360, distance=3.0, elevation=10.0, azimuth=200.0)
+    renderer = Renderer(skeleton, config)
+    tiles = []
+    for pose in torch.from_numpy(np.asarray(poses, np.float32)):
+        target = pose[renderer.root].clone()
+        target[2] = 0.9  # look at the body's middle, whatever the root's height
+        tiles.append(renderer.frame(pose, Camera(target, config)))
+    columns = min(columns, len(tiles))
+    rows = -(-len(tiles) // columns)
+    blank = np.full_like(tiles[0], 255)
+    tiles += [blank] * (rows * columns - len(tiles))
+    return np.concatenate([np.concatenate(tiles[r * columns : (r + 1) * columns], 1) for r in range(rows)], 0)
+
+
+def write_image(image: np.ndarray, path: str | Path) -> None:
+    """Write one image (PNG, by the extension), atomically."""
+    with atomic_path(path) as temporary:
+        imageio.imwrite(temporary, image, extension=Path(path).suffix)

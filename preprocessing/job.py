@@ -16,7 +16,7 @@ import numpy as np
 import motion
 from motion.clip import resample
 from motion.conventions import TRAINING_SKELETON
-from motion.dataset import KINDS, make_table, write_part
+from motion.dataset import DEFAULT_KINDS, KINDS, make_table, write_part
 from motion.encoding import encode_segments, encode_windows
 from motion.errors import InputError
 from motion.formats import ReadOptions, read_source
@@ -30,17 +30,19 @@ class PreprocessConfig:
     """Settings that determine the datasets' contents (all of them are saved in the manifest).
 
     Attributes:
-        kinds: which datasets to write: ("segments",), ("windows",) or both.
+        kinds: which datasets to write, of "segments", "windows" and "poses".
         skeleton: training layout preset every clip is mapped to.
         joint_map: optional JSON joint map for sources whose skeleton is no preset.
         read: how to read the files (format, fps, up axis, units).
         segment_fps: frame rate segments are cut at; clips at other rates are resampled.
         segment_stride: frames between segment starts.
         window_frames, window_fps, window_stride: HG-VAE window length, rate and stride.
+        pose_stride: frames (at segment_fps) between poses: single frames normalised like a
+            segment's current frame (root on the ground at the origin, facing +x), for posing.
         contents: keep only clips with these content labels (empty: keep all).
     """
 
-    kinds: tuple[str, ...] = KINDS
+    kinds: tuple[str, ...] = DEFAULT_KINDS
     skeleton: str = TRAINING_SKELETON
     joint_map: str | None = None
     read: ReadOptions = field(default_factory=ReadOptions)
@@ -49,6 +51,7 @@ class PreprocessConfig:
     window_frames: int = WindowLayout.frames
     window_fps: float = WindowLayout.fps
     window_stride: int = 5
+    pose_stride: int = 5
     contents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -59,7 +62,7 @@ class PreprocessConfig:
             raise InputError(f"kinds: expected some of {', '.join(KINDS)}, got {', '.join(self.kinds) or 'none'}")
         if self.skeleton not in preset_names():
             raise InputError(f"skeleton: unknown preset {self.skeleton!r}; known: {', '.join(preset_names())}")
-        for name in ("segment_stride", "window_frames", "window_stride"):
+        for name in ("segment_stride", "window_frames", "window_stride", "pose_stride"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
         for name in ("segment_fps", "window_fps"):
@@ -70,7 +73,10 @@ class PreprocessConfig:
             load_joint_map(self.joint_map)  # a bad map is one error, not one per file
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"kinds": list(self.kinds), "contents": list(self.contents)}
+        settings = asdict(self) | {"kinds": list(self.kinds), "contents": list(self.contents)}
+        if "poses" not in self.kinds:  # it changes nothing written, so folders from before it still resume
+            del settings["pose_stride"]
+        return settings
 
 
 @dataclass
@@ -117,11 +123,18 @@ def window_layout(config: PreprocessConfig) -> WindowLayout:
     return WindowLayout(len(load_preset(config.skeleton)), config.window_frames, config.window_fps)
 
 
+def pose_layout(config: PreprocessConfig) -> WindowLayout:
+    """A pose: one frame of every joint, normalised at itself, at the segments' rate."""
+    return WindowLayout(len(load_preset(config.skeleton)), 1, config.segment_fps)
+
+
 def dataset_metadata(config: PreprocessConfig, kind: str, sources: list[str]) -> dict:
     """The JSON metadata stored in every part file of the `kind` dataset."""
     skeleton = load_preset(config.skeleton)
     if kind == "segments":
         layout, fps, params = segment_layout(config), config.segment_fps, {"stride": config.segment_stride}
+    elif kind == "poses":
+        layout, fps, params = pose_layout(config), config.segment_fps, {"stride": config.pose_stride}
     else:
         layout, fps, params = window_layout(config), config.window_fps, {"stride": config.window_stride}
     return {
@@ -142,7 +155,8 @@ def process_chunk(tasks: list[SplitSource], config: PreprocessConfig, out: Path,
     Errors are caught per source and reported in its result, so one bad file costs only itself.
     """
     roles = preset_roles(config.skeleton)
-    seg_layout, win_layout = segment_layout(config), window_layout(config)
+    layouts = {"segments": segment_layout(config), "windows": window_layout(config), "poses": pose_layout(config)}
+    seg_layout, win_layout = layouts["segments"], layouts["windows"]
     rows: dict[str, list[Rows]] = {kind: [] for kind in config.kinds}
     results = []
     for task in tasks:
@@ -160,6 +174,9 @@ def process_chunk(tasks: list[SplitSource], config: PreprocessConfig, out: Path,
                         positions = resample(clip.positions, clip.fps, config.segment_fps)
                         features, starts = encode_segments(positions, seg_layout, roles, config.segment_stride)
                         result.too_short += int(positions.shape[0] < seg_layout.window_frames)
+                    elif kind == "poses":
+                        positions = resample(clip.positions, clip.fps, config.segment_fps)
+                        features, starts = encode_windows(positions, layouts["poses"], roles, config.pose_stride)
                     else:
                         positions = resample(clip.positions, clip.fps, config.window_fps)
                         features, starts = encode_windows(positions, win_layout, roles, config.window_stride)
@@ -179,7 +196,7 @@ def process_chunk(tasks: list[SplitSource], config: PreprocessConfig, out: Path,
         return ChunkResult(None, results)
     part = part_name(tasks)
     for kind, pieces in rows.items():
-        width = seg_layout.size if kind == "segments" else win_layout.size
+        width = layouts[kind].size
         table = make_table(
             np.concatenate([r.features for r in pieces] + [np.zeros((0, width), np.float32)]),
             [r.clip for r in pieces for _ in r.starts],

@@ -51,11 +51,19 @@ class Selection:
         train, val: (rows,) int64 indices of the training rows and of the validation rows.
     """
 
-    def __init__(self, path: str | Path, kind: str, selection: DataSelection) -> None:
+    def __init__(self, path: str | Path, kind: str | tuple[str, ...], selection: DataSelection) -> None:
+        """
+        Args:
+            kind: the dataset kind the model trains on, or the kinds it can train on (the first is
+                looked for inside a preprocessing output folder).
+        """
         self.path, self.selection = Path(path), selection
-        self.data = load_dataset(path, kind=kind)
-        if self.data.metadata.get("kind") != kind:
-            raise InputError(f"{path}: holds {self.data.metadata.get('kind')}; this model trains on {kind}")
+        kinds = (kind,) if isinstance(kind, str) else kind
+        self.data = load_dataset(path, kind=kinds[0])
+        if self.data.metadata.get("kind") not in kinds:
+            raise InputError(
+                f"{path}: holds {self.data.metadata.get('kind')}; this model trains on {' or '.join(kinds)}"
+            )
         self.train = dataset_rows(self.data, selection.train_splits, selection.contents)
         self.val = np.zeros(0, dtype=np.int64)
         if selection.val_size and "val" not in selection.train_splits:

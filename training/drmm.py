@@ -149,12 +149,12 @@ def train_drmm(
     overwrite: bool = False,
     export: str | Path | None = None,
 ) -> dict[str, float]:
-    """Train a DRMM on Parquet segments (`motion preprocess`) into the checkpoint `out`.
+    """Train a DRMM on Parquet segments or poses (`motion preprocess`) into the checkpoint `out`.
 
     Under torchrun, each process trains a DistributedDataParallel replica on its own batches.
 
     Args:
-        data: the segments folder (or the preprocessing output folder holding it).
+        data: the segments or poses folder (or the preprocessing output folder holding segments/).
         out: the checkpoint; its log goes to OUT.csv.
         config: architecture, curriculum and schedule (default: DRMMTraining()).
         selection: the rows trained and validated on (default: DataSelection()).
@@ -170,7 +170,7 @@ def train_drmm(
     config, selection, out = config or DRMMTraining(), selection or DataSelection(), Path(out)
     check_output(out, resume, overwrite)
     with process_group(device) as topology:
-        rows = Selection(data, "segments", selection)
+        rows = Selection(data, ("segments", "poses"), selection)
         train_rows = rows.data.features[rows.train]
         if len(train_rows) < config.schedule.batch:
             raise InputError(

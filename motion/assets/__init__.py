@@ -19,6 +19,8 @@ CLIPS = ASSETS / "clips"
 
 DRMM_MODEL = MODELS / "drmm.pt"
 """The shipped DRMM: locomotion segments, for playback toward flags."""
+POSE_MODEL = MODELS / "drmm-pose.pt"
+"""The shipped posing DRMM: single-frame poses of every content, for `motion pose`."""
 HGVAE_MODEL = MODELS / "hgvae.pt"
 """The shipped content-conditional HG-VAE: windows of every content, for imputation."""
 LOCOMOTION_CLIPS = CLIPS / "bandai-locomotion.zip"

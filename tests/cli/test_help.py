@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from cli import demo, evaluate, export, generate, impute, inspect_clips, preprocess, render, train
+from cli import demo, evaluate, export, generate, impute, inspect_clips, pose, preprocess, render, train
 from cli.main import SUBCOMMANDS
 from cli.main import main as motion
 
@@ -15,6 +15,7 @@ PARSERS = {
     "generate": generate.build_parser,
     "impute": impute.build_parser,
     "inspect": inspect_clips.build_parser,
+    "pose": pose.build_parser,
     "preprocess": preprocess.build_parser,
     "render": render.build_parser,
     "train drmm": train.build_drmm_parser,
