@@ -321,6 +321,15 @@ def build_avips_parser() -> argparse.ArgumentParser:
         "--resampled", type=int, default=AVIPS_DEFAULTS.resampled, help="contexts resampled per component"
     )
     command.add_argument("--e-step-every", type=int, default=AVIPS_DEFAULTS.e_step_every, help="iterations per M-step")
+    for name, about in (
+        ("mean", "a component's mean"),
+        ("covariance", "a component's covariance"),
+        ("weight", "the weights"),
+    ):
+        command.add_argument(
+            f"--{name}-bound", type=float, default=getattr(AVIPS_DEFAULTS, f"{name}_bound"),
+            help=f"trust region of {about} per M-step (KL, nats)",
+        )  # fmt: skip
     add_schedule_arguments(command, AVIPS_DEFAULTS.schedule, "Adam learning rate")
     add_run_arguments(command, AVIPS_DEFAULTS.schedule.seed, AVIPS_DEFAULTS.schedule.compile)
     return command
@@ -331,6 +340,7 @@ def run_avips(args: argparse.Namespace) -> int:
         AVIPSTraining, variant=args.variant, components=args.components,
         component_hidden=widths(args.component_hidden), gate_hidden=widths(args.gate_hidden),
         samples=args.samples, resampled=args.resampled, e_step_every=args.e_step_every,
+        mean_bound=args.mean_bound, covariance_bound=args.covariance_bound, weight_bound=args.weight_bound,
         schedule=schedule(args, AVIPS_DEFAULTS.schedule),
     )  # fmt: skip
     train_avips(args.out, config, device=args.device, resume=args.resume, overwrite=args.overwrite, export=args.export)

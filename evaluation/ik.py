@@ -203,12 +203,14 @@ class HumanoidFigures:
         goal_error_mm: mean distance of each goal end point (recomputed by forward kinematics from
             the sampled configuration) to its goal; NaN without goals.
         satisfied: fraction of kept samples meeting every bound (recomputed the same way).
+        each_satisfied: fraction of the single bounds met, over kept samples and bounds.
         within_limits: fraction of kept samples whose angles are inside their limits.
         ms_per_call: median time of one call (64 samples, keep 10).
     """
 
     goal_error_mm: float
     satisfied: float
+    each_satisfied: float
     within_limits: float
     ms_per_call: float
 
@@ -219,7 +221,7 @@ def humanoid_figures(
 ) -> HumanoidFigures:  # fmt: skip
     above, below = scenario.bounds()
     low, high = humanoid2d.configuration_limits()
-    errors, satisfied, within, times = [], [], [], []
+    errors, satisfied, each, within, times = [], [], [], [], []
     for goals in goal_sets:
         began = time.perf_counter()
         solutions = solver.solve(goals, above, below, samples=samples, keep=keep, weight=weight)
@@ -230,17 +232,17 @@ def humanoid_figures(
             where = humanoid2d.point_slice(point)
             goal = torch.tensor([goals[f"{point}_x"], goals[f"{point}_y"]])
             errors.append((observed[:, where] - goal).norm(dim=-1))
-        ok = torch.ones(len(observed), dtype=torch.bool)
-        for name, bound in above.items():
-            ok &= observed[:, humanoid2d.variable(name)] > bound
-        for name, bound in below.items():
-            ok &= observed[:, humanoid2d.variable(name)] < bound
-        satisfied.append(ok.float())
+        met = [observed[:, humanoid2d.variable(name)] > bound for name, bound in above.items()]
+        met += [observed[:, humanoid2d.variable(name)] < bound for name, bound in below.items()]
+        met = torch.stack(met, -1) if met else torch.ones(len(observed), 1, dtype=torch.bool)
+        satisfied.append(met.all(-1).float())
+        each.append(met.float().flatten())
         within.append(((configuration >= low) & (configuration <= high)).all(-1).float())
     times.sort()
     return HumanoidFigures(
         goal_error_mm=1000 * torch.cat(errors).mean().item() if errors else float("nan"),
         satisfied=torch.cat(satisfied).mean().item(),
+        each_satisfied=torch.cat(each).mean().item(),
         within_limits=torch.cat(within).mean().item(),
         ms_per_call=1000 * times[len(times) // 2],
     )

@@ -22,7 +22,8 @@ aVIPS ("avips"), per iteration:
 
 Departures, where the thesis is silent or the CPU is small: the multipliers are updated
 multiplicatively toward KL = epsilon after each iteration rather than by a fixed number of dual
-steps; Adam's moments are not reset at E-steps; rewards are not normalised by their sd.
+steps; Adam's moments are not reset at E-steps; a reward's sd is a running mean over batches rather
+than the first batch's of each M-step.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class AVIPSTraining:
     mean_bound: float = 1.0
     covariance_bound: float = 0.05
     weight_bound: float = 0.1
-    multiplier_rate: float = 0.05
+    multiplier_rate: float = 0.1
     removal_threshold: float = 0.0005
     configurations: int = 1_000_000
     target: PandaTarget = PandaTarget()
@@ -179,6 +180,7 @@ class AVIPSRecipe:
         self.mean_multiplier = torch.ones(K, device=train_data.device)
         self.covariance_multiplier = torch.ones(K, device=train_data.device)
         self.weight_multiplier = torch.ones((), device=train_data.device)
+        self.reward_scale: Tensor | None = None  # (K,) running sd of each component's reward
 
     def initialize(self) -> None:
         pass  # the model initialises itself (spread means, INITIAL_SD)
@@ -263,8 +265,14 @@ class AVIPSRecipe:
             frozen_mixture = self.frozen(own_contexts.reshape(-1, CONTEXT_DIM))
         own = torch.arange(K * config.resampled, device=contexts.device).reshape(K, -1)
         reward, kl_mean, kl_covariance = self._rewards(module, own_contexts, frozen_mixture, own)
+        # Sec. 3.2.2: each component's reward over its sd, so that the trust regions' multipliers
+        # mean the same at any scale of the target (its log-density spans thousands of nats early on).
+        spread = reward.detach().std(-1).clamp_min(1e-6)
+        self.reward_scale = spread if self.reward_scale is None else 0.9 * self.reward_scale + 0.1 * spread
         lagrangian = (
-            reward - self.mean_multiplier[:, None] * kl_mean - self.covariance_multiplier[:, None] * kl_covariance
+            reward / self.reward_scale[:, None]
+            - self.mean_multiplier[:, None] * kl_mean
+            - self.covariance_multiplier[:, None] * kl_covariance
         ).mean(-1)  # (K,)
         loss = -lagrangian[active].sum()
         kl_mean_now, kl_covariance_now = kl_mean.detach().mean(-1), kl_covariance.detach().mean(-1)
@@ -302,7 +310,8 @@ class AVIPSRecipe:
         finite = torch.isfinite(log_weights)
         entropy = -torch.where(finite, weights * log_weights, 0.0).sum(-1)
         kl = torch.where(finite, weights * (log_weights - frozen_log_weights), 0.0).sum(-1).mean()
-        objective = torch.where(finite, weights * reward.T, 0.0).sum(-1) + entropy
+        scale = self.reward_scale[self.model.active].mean()  # one scale for all: the gate compares components
+        objective = torch.where(finite, weights * reward.T / scale, 0.0).sum(-1) + entropy
         return -(objective.mean() - self.weight_multiplier * kl), kl.detach()
 
     def _moved(self, multiplier: Tensor, kl: Tensor, bound: float) -> Tensor:

@@ -38,6 +38,7 @@ class IKTask:
         configuration_size: the first `configuration_size` variables are the configuration.
         random_configurations: (count, generator) -> (count, configuration_size) uniform draws.
         observe: (..., configuration_size) -> (..., len(variables)) observation vectors.
+        limits: () -> (low, high), each (configuration_size,): the configuration's ranges.
     """
 
     name: str
@@ -45,6 +46,7 @@ class IKTask:
     configuration_size: int
     random_configurations: Callable[[int, torch.Generator | None], Tensor]
     observe: Callable[[Tensor], Tensor]
+    limits: Callable[[], tuple[Tensor, Tensor]]
 
     def index(self, name: str) -> int:
         """Position of a named variable; InputError listing the names when there is none."""
@@ -70,6 +72,7 @@ TASKS = {
         len(humanoid2d.CONFIGURATION),
         humanoid2d.random_configurations,
         humanoid2d.observe,
+        humanoid2d.configuration_limits,
     ),
     "panda": IKTask(
         "panda",
@@ -79,6 +82,7 @@ TASKS = {
         panda.JOINTS,
         panda.random_configurations,
         panda_observe,
+        panda.joint_limits,
     ),
 }
 
@@ -140,7 +144,8 @@ class DrmmIK:
         below: Mapping[str, float] | None = None,
         weight: float = 1.0,
     ) -> Condition:
-        """The DRMM condition for goals and bounds given in the task's units.
+        """The DRMM condition for goals and bounds given in the task's units, with the configuration
+        kept within its limits by box constraints (Sec. 3.5).
 
         Args:
             goals: {variable: value}, or (problems, variables) values with NaN where unknown.
@@ -164,14 +169,20 @@ class DrmmIK:
                 normal[index] = sign * float(self.sd[index])
                 normals.append(normal)
                 offsets.append(sign * (float(self.mean[index]) - bound))
-        if not normals:
-            return Condition(values=values)
-        return Condition(
-            values=values,
-            inequality_a=torch.stack(normals),
-            inequality_b=torch.tensor(offsets),
-            inequality_weight=torch.full((len(normals),), weight),
-        )
+        low, high = (limit.to(self.mean.device) for limit in self.task.limits())
+        size = self.task.configuration_size
+        box_min = torch.full((variables,), float("nan"), device=self.mean.device)
+        box_max = box_min.clone()
+        box_min[:size] = (low - self.mean[:size]) / self.sd[:size]
+        box_max[:size] = (high - self.mean[:size]) / self.sd[:size]
+        inequalities = {}
+        if normals:
+            inequalities = {
+                "inequality_a": torch.stack(normals),
+                "inequality_b": torch.tensor(offsets),
+                "inequality_weight": torch.full((len(normals),), weight),
+            }
+        return Condition(values=values, box_min=box_min, box_max=box_max, **inequalities)
 
     def solve(
         self,
