@@ -47,6 +47,7 @@ GOAL_SEED = 54321
 PANDA_MODELS = {  # label -> checkpoint name under --models
     "DRMM": "drmm-panda.pt",
     "aVIPS": "avips.pt",
+    "aVIPS, bounds 20x tighter": "avips-tight.pt",
     "GMM": "gmm.pt",
     "Gaussian": "gaussian.pt",
 }

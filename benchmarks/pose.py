@@ -57,7 +57,14 @@ def main() -> None:
     runs = [("shipped model, test split", args.model, split == "test", split == "train")]
     if args.held_out_model.is_file():
         unseen = np.isin(content, HELD_OUT)
-        runs.append((f"without {', '.join(HELD_OUT)}, tested on them", args.held_out_model, unseen, (split == "train") & ~unseen))
+        runs.append(
+            (
+                f"without {', '.join(HELD_OUT)}, tested on them",
+                args.held_out_model,
+                unseen,
+                (split == "train") & ~unseen,
+            )
+        )
     for title, path, test_rows, train_rows in runs:
         model = DRMM.load(path)
         test = np.sort(rng.choice(np.flatnonzero(test_rows), min(args.poses, int(test_rows.sum())), replace=False))

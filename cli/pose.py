@@ -4,6 +4,7 @@ others under or above given heights, from a DRMM trained on poses (motion.posing
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -28,11 +29,22 @@ def joint_value(text: str, values: int, flag: str) -> tuple[str, tuple[float, ..
         parsed = tuple(float(number) for number in numbers.split(","))
     except ValueError:
         parsed = ()
-    if not equals or not joint or len(parsed) != values:
+    if not equals or not joint or len(parsed) != values or not all(math.isfinite(number) for number in parsed):
         shape = "x,y,z" if values == 3 else "h"
-        raise InputError(f"{flag} {text!r}: expected JOINT={shape} in metres, e.g. {flag} right_hand=" + (
+        raise InputError(f"{flag} {text!r}: expected JOINT={shape} in finite metres, e.g. {flag} right_hand=" + (
             "0.3,-0.2,1.5" if values == 3 else "1.6"))  # fmt: skip
     return joint.strip(), parsed
+
+
+def joint_values(texts: list[str], values: int, flag: str) -> dict[str, tuple[float, ...]]:
+    """Every FLAG JOINT=... of a command; InputError when a joint is given twice."""
+    result: dict[str, tuple[float, ...]] = {}
+    for text in texts:
+        joint, parsed = joint_value(text, values, flag)
+        if joint in result:
+            raise InputError(f"{flag}: {joint} given twice")
+        result[joint] = parsed
+    return result
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,9 +80,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.out}: --out must end in {', '.join(OUTPUTS)}")
     if not args.out.parent.is_dir():
         raise InputError(f"{args.out}: no folder {args.out.parent} to write it in")
-    targets = dict(joint_value(text, 3, "--target") for text in args.target)
-    below = {joint: value[0] for joint, value in (joint_value(text, 1, "--below") for text in args.below)}
-    above = {joint: value[0] for joint, value in (joint_value(text, 1, "--above") for text in args.above)}
+    targets = joint_values(args.target, 3, "--target")
+    below = {joint: value[0] for joint, value in joint_values(args.below, 1, "--below").items()}
+    above = {joint: value[0] for joint, value in joint_values(args.above, 1, "--above").items()}
+    for joint in below.keys() & above.keys():
+        if above[joint] >= below[joint]:
+            raise InputError(f"{joint}: --above {above[joint]} and --below {below[joint]} leave no height between them")
     model = DRMM.load(args.model)
     began = time.perf_counter()
     generator = torch.Generator().manual_seed(args.seed)
@@ -95,6 +110,16 @@ def run(args: argparse.Namespace) -> int:
         index = poses.skeleton.index(name)
         error = (poses.positions[:, index] - torch.tensor(point)).norm(dim=-1)
         print(f"  {name}: {error.mean() * 1000:.1f} mm from its target (mean), {error.max() * 1000:.1f} mm at most")
+    for bounds, word, sign in ((below, "under", -1.0), (above, "over", 1.0)):
+        for name, height in bounds.items():
+            heights = poses.positions[:, poses.skeleton.index(name), 2]
+            met = int((sign * (heights - height) >= -1e-3).sum())
+            print(
+                f"  {name} {word} {height:g} m: {met} of {len(heights)} poses (heights {heights.min():.2f}-{heights.max():.2f} m)"
+            )
+    distinct = len(torch.unique(poses.positions.flatten(1), dim=0))
+    if distinct < len(poses.positions):
+        print(f"  only {distinct} distinct poses: the targets and bounds leave the model little room; loosen them")
     return 0
 
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from cli.common import add_debug_argument, make, parser, run_guarded, split_list
+from motion.errors import InputError
 from motion.ik.tasks import TASKS
 from training import (
     DataSelection,
@@ -294,8 +295,12 @@ def run_ik(args: argparse.Namespace) -> int:
 AVIPS_DEFAULTS = AVIPSTraining()
 
 
-def widths(text: str) -> tuple[int, ...]:
-    return tuple(int(width) for width in split_list(text))
+def widths(text: str, flag: str) -> tuple[int, ...]:
+    """ "450,450" as (450, 450); InputError naming the flag otherwise."""
+    try:
+        return tuple(int(width) for width in split_list(text))
+    except ValueError:
+        raise InputError(f"{flag} {text!r}: expected comma-separated layer widths, e.g. 450,450,450,450") from None
 
 
 def build_avips_parser() -> argparse.ArgumentParser:
@@ -338,7 +343,8 @@ def build_avips_parser() -> argparse.ArgumentParser:
 def run_avips(args: argparse.Namespace) -> int:
     config = make(
         AVIPSTraining, variant=args.variant, components=args.components,
-        component_hidden=widths(args.component_hidden), gate_hidden=widths(args.gate_hidden),
+        component_hidden=widths(args.component_hidden, "--component-hidden"),
+        gate_hidden=widths(args.gate_hidden, "--gate-hidden"),
         samples=args.samples, resampled=args.resampled, e_step_every=args.e_step_every,
         mean_bound=args.mean_bound, covariance_bound=args.covariance_bound, weight_bound=args.weight_bound,
         schedule=schedule(args, AVIPS_DEFAULTS.schedule),

@@ -25,7 +25,7 @@ from motion.layout import SegmentLayout, WindowLayout
 from motion.skeleton import Skeleton
 
 FORMAT = "motion-checkpoint-1"
-TRAINING_STATE = ("optimizer", "rng")  # what only resuming needs
+TRAINING_STATE = ("optimizer", "rng", "recipe_state")  # what only resuming needs
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ floor at the origin, the character facing +x, z up, metres.
 
 Refinement moves each sampled pose onto its goals with the rest of the body close to the sample:
 it minimises, over joint positions, the squared distance to the sample plus stiff penalties on the
-goals, on every bone's change of length (the sample's own lengths) and on bounds violated, by
+goals, on every bone's change of length (its median length over the poses, so all share one
+skeleton) and on bounds violated, by
 L-BFGS, then repeats with the penalties ten times stiffer until the goals are met to within
 `GOAL_TOLERANCE` (a few rounds).
 """
@@ -29,7 +30,7 @@ from motion.conventions import UP_AXIS
 from motion.errors import InputError
 from motion.layout import POSE_AXES, WindowLayout
 from motion.models.conditions import Condition
-from motion.models.drmm import DRMM
+from motion.models.drmm import DRMM, eager_terms
 from motion.skeleton import Skeleton
 
 GOAL_TOLERANCE = 5e-4  # metres: refinement stops once every goal is this close
@@ -110,17 +111,25 @@ def sample_poses(
     weight: float = BOUND_WEIGHT,
     generator: torch.Generator | None = None,
 ) -> Poses:
-    """Draw `samples` poses meeting the goals and bounds and keep the `keep` most likely.
+    """Draw `samples` poses toward the goals and bounds and keep the `keep` most likely distinct ones
+    (fewer when fewer are distinct).
 
-    The known joints of a sample are the goals exactly; its other joints are the DRMM's.
+    Every joint of a sample is the DRMM's reconstruction, so the goal joints lie near their goals
+    (millimetres to centimetres) and the bounds hold mostly; `refine_poses` makes both exact.
     """
     if not 1 <= keep <= samples:
         raise InputError(f"keep: must be between 1 and samples ({samples}), got {keep}")
     skeleton = pose_skeleton(model)
     condition = pose_condition(skeleton, goals, below, above, weight)
-    drawn = model.sample(samples, condition, generator=generator)
-    positions = drawn.samples[:keep].reshape(keep, len(skeleton), POSE_AXES)
-    return Poses(positions, drawn.log_likelihood[:keep], skeleton)
+    with eager_terms():  # one call: compiling the bound terms would take longer than evaluating them
+        drawn = model.sample(samples, condition, generator=generator)
+    # Samples on the same latent path are the same pose: keep the most likely of each, in order.
+    _, inverse = torch.unique(drawn.samples, dim=0, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), samples, dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(samples), reduce="amin")
+    order = first.sort().values[:keep]
+    positions = drawn.samples[order].reshape(len(order), len(skeleton), POSE_AXES)
+    return Poses(positions, drawn.log_likelihood[order], skeleton)
 
 
 def refine_poses(
@@ -131,12 +140,15 @@ def refine_poses(
     *,
     max_rounds: int = 6,
 ) -> Poses:
-    """Move each pose onto its goals (within GOAL_TOLERANCE), keeping its bone lengths and staying near it."""
+    """Move each pose onto its goals (within GOAL_TOLERANCE), on one skeleton (each bone at its median
+    length over the poses), staying near the sample."""
     skeleton = poses.skeleton
     sample = poses.positions.detach().double()
     parents = torch.tensor(skeleton.parents)
     child = torch.nonzero(parents >= 0).squeeze(1)
-    lengths = (sample[:, child] - sample[:, parents[child]]).norm(dim=-1)  # (poses, bones)
+    # One skeleton for all: each bone at its median length over the poses, so that a BVH of them
+    # (one rig) reproduces them exactly.
+    lengths = (sample[:, child] - sample[:, parents[child]]).norm(dim=-1).median(0).values  # (bones,)
     goal_index = torch.tensor([_joint(skeleton, name) for name in goals], dtype=torch.long)
     goal_points = torch.tensor([goals[name] for name in goals], dtype=torch.float64).reshape(-1, POSE_AXES)
     bounds = [(_joint(skeleton, name), height, -1.0) for name, height in (below or {}).items()]
@@ -169,8 +181,8 @@ def refine_poses(
 
 
 def write_pose_csv(poses: Poses, path: str | Path) -> None:
-    """One row per pose, best first: `rank`, `log_likelihood` (nats), then `<joint>_x,_y,_z` in metres,
-    Z-up, the pose frame; written atomically."""
+    """One row per pose, best first: `rank`, `log_likelihood` (nats: the sample's estimate, from before
+    any refinement), then `<joint>_x,_y,_z` in metres, Z-up, the pose frame; written atomically."""
     columns = [f"{joint}_{axis}" for joint in poses.skeleton.joints for axis in "xyz"]
     table = pd.DataFrame(poses.positions.reshape(len(poses.positions), -1).double().numpy(), columns=columns)
     table.insert(0, "log_likelihood", poses.log_likelihood.double().numpy())

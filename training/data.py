@@ -59,7 +59,8 @@ class Selection:
         """
         self.path, self.selection = Path(path), selection
         kinds = (kind,) if isinstance(kind, str) else kind
-        self.data = load_dataset(path, kind=kinds[0])
+        inside = [k for k in kinds if (Path(path) / k).is_dir()]  # a preprocessing output folder's kinds
+        self.data = load_dataset(path, kind=(inside or kinds)[0])
         if self.data.metadata.get("kind") not in kinds:
             raise InputError(
                 f"{path}: holds {self.data.metadata.get('kind')}; this model trains on {' or '.join(kinds)}"

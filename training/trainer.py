@@ -80,6 +80,9 @@ class Recipe(Protocol):
     def loss(self, module: nn.Module, batch, iteration: int) -> tuple[Tensor, dict[str, Tensor]]: ...
     def validate(self) -> dict[str, float]: ...
 
+    # Optional: a recipe with training state of its own also has state_dict() -> dict and
+    # load_state_dict(dict); the trainer saves it in checkpoints ("recipe_state") and restores it.
+
 
 class Interrupted(KeyboardInterrupt):
     """Training stopped by a signal after saving a checkpoint."""
@@ -132,13 +135,22 @@ class Trainer:
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
         metadata = self.metadata()
         progress = {"train": asdict(self.config), "recipe": self.recipe.settings, "iteration": self.iteration}
-        return {
-            "kind": self.recipe.kind,
-            "config": self.model.config.to_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "cuda": cuda, "batches": self.batches.get_state()},
-        } | (progress if metadata is None else metadata.entries())
+        return (
+            {
+                "kind": self.recipe.kind,
+                "config": self.model.config.to_dict(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rng": {"torch": torch.get_rng_state(), "cuda": cuda, "batches": self.batches.get_state()},
+            }
+            | (progress if metadata is None else metadata.entries())
+            | self.recipe_state()
+        )
+
+    def recipe_state(self) -> dict:
+        """A recipe's own training state (aVIPS: its frozen copy and multipliers), for recipes that keep one."""
+        state_dict = getattr(self.recipe, "state_dict", None)
+        return {} if state_dict is None else {"recipe_state": state_dict()}
 
     def save(self) -> None:
         if self.topology.is_main:
@@ -156,6 +168,8 @@ class Trainer:
             raise InputError(f"{self.checkpoint}: cannot resume with other settings: {', '.join(differing)}")
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
+        if "recipe_state" in payload:
+            self.recipe.load_state_dict(payload["recipe_state"])
         self.iteration = int(payload["iteration"])
         rng = payload["rng"]
         torch.set_rng_state(rng["torch"].cpu())

@@ -81,10 +81,20 @@ def damped_least_squares(
 
 
 def rotation_residual(rotation: Tensor, target_rotation: Tensor) -> Tensor:
-    """(..., 3) axis x sin(angle) of the turn from the target orientation to `rotation` (zero when equal)."""
+    """(..., 3) axis x angle of the turn from the target orientation to `rotation` (the log map; zero
+    when equal), so a sample far off is pulled as hard as its angle says.
+
+    Numerics: the axis comes from the skew part, sin(angle) x axis, rescaled by angle / sin(angle);
+    sin is floored at 1e-3, so within 0.06 degrees of a half turn the residual shrinks toward the
+    skew part (which vanishes at exactly 180 degrees, where the axis is undefined).
+    """
     relative = target_rotation.transpose(-1, -2) @ rotation
     skew = 0.5 * (relative - relative.transpose(-1, -2))
-    return torch.stack([skew[..., 2, 1], skew[..., 0, 2], skew[..., 1, 0]], -1)
+    sine_axis = torch.stack([skew[..., 2, 1], skew[..., 0, 2], skew[..., 1, 0]], -1)
+    cosine = ((relative.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0)
+    angle = torch.atan2(sine_axis.norm(dim=-1), cosine)
+    scale = torch.where(angle < 1e-4, 1.0, angle / torch.sin(angle).clamp_min(1e-3))
+    return sine_axis * scale[..., None]
 
 
 def refine_panda(

@@ -144,8 +144,9 @@ class DrmmIK:
         below: Mapping[str, float] | None = None,
         weight: float = 1.0,
     ) -> Condition:
-        """The DRMM condition for goals and bounds given in the task's units, with the configuration
-        kept within its limits by box constraints (Sec. 3.5).
+        """The DRMM condition for goals and bounds given in the task's units, with box constraints
+        (Sec. 3.5) on the configuration's limits: they weigh the components toward configurations
+        within them, which most samples then are (90-95 % in benchmarks/ik.py), not all.
 
         Args:
             goals: {variable: value}, or (problems, variables) values with NaN where unknown.

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -178,25 +180,18 @@ def inequality_log_mass(normal_mean: Tensor, shifted_offset: Tensor, weight: Ten
     return total
 
 
-COMPILE_AFTER = 100  # eager calls (one per layer and sampling pass) before compiling; see _Compiled
-
-
 class _Compiled:
-    """A function compiled by torch.compile, with dynamic shapes, once it has run COMPILE_AFTER times;
-    eager where compilation is unavailable (no C++ compiler, unsupported platform).
+    """A function compiled by torch.compile at first use, with dynamic shapes; eager where
+    compilation is unavailable (no C++ compiler, unsupported platform), and inside `eager_terms()`."""
 
-    Repeated callers (playback decides 30 times a second) gain from compiling; a few calls (one
-    `motion pose`: 64 samples in 14 ms eager) would only wait the 5-15 s the compiler takes.
-    """
+    eager = False  # set by eager_terms()
 
     def __init__(self, function) -> None:
         self.function = function
         self.compiled = None
-        self.calls = 0
 
     def __call__(self, *args):
-        self.calls += 1
-        if self.calls <= COMPILE_AFTER:
+        if _Compiled.eager:
             return self.function(*args)
         if self.compiled is None:
             self.compiled = torch.compile(self.function, dynamic=True)
@@ -207,6 +202,17 @@ class _Compiled:
                 log.warning("torch.compile unavailable for %s (%s); running eager", self.function.__name__, err)
                 self.compiled = self.function
         return self.function(*args)
+
+
+@contextmanager
+def eager_terms() -> Iterator[None]:
+    """Evaluate the constraint terms eagerly inside the block: for a few calls (one `motion pose`, 64
+    samples in about 15 ms eager), compiling them would only add the compiler's 5-15 s."""
+    previous, _Compiled.eager = _Compiled.eager, True
+    try:
+        yield
+    finally:
+        _Compiled.eager = previous
 
 
 _box_log_mass = _Compiled(box_log_mass)

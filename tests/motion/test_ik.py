@@ -166,3 +166,13 @@ def test_drmm_ik_batches_problems_and_checks_keep(humanoid_solver):
     assert solutions.observations.shape == (3, 4, 25)
     with pytest.raises(InputError, match="keep"):
         humanoid_solver.solve({}, samples=8, keep=9)
+
+
+def test_rotation_residual_is_the_log_map():
+    turn = torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])  # 180 degrees about x
+    almost = turn @ torch.tensor(
+        [[1.0, 0.0, 0.0], [0.0, math.cos(0.2), -math.sin(0.2)], [0.0, math.sin(0.2), math.cos(0.2)]]
+    )
+    residual = rotation_residual(almost, torch.eye(3))  # 180 - 11.5 degrees about x
+    assert residual.norm().item() == pytest.approx(math.pi - 0.2, abs=1e-4)
+    assert torch.allclose(residual / residual.norm(), torch.tensor([-1.0, 0.0, 0.0]), atol=1e-4)

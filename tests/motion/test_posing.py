@@ -68,7 +68,8 @@ def test_sampled_poses_reach_goals_and_refinement_makes_them_exact(poses, pose_m
         errors.append((sampled.positions[:, hand] - pose[hand]).norm(dim=-1).mean())
         refined = refine_poses(sampled, goals)
         refined_errors.append((refined.positions[:, hand] - pose[hand]).norm(dim=-1).max())
-        assert (bones(refined.positions) - bones(sampled.positions)).abs().max() < 1e-3
+        lengths = bones(sampled.positions).median(0).values
+        assert (bones(refined.positions) - lengths).abs().max() < 1e-3  # one skeleton: the samples' median bones
     assert torch.stack(errors).mean() < 0.05  # the DRMM's own samples are within centimetres
     assert torch.stack(refined_errors).max() < 1e-3  # refined: under a millimetre
     # A ceiling on the head: the kept samples stay under it; the unbounded ones mostly would not.
@@ -92,15 +93,17 @@ def test_motion_pose_writes_csv_png_and_bvh(pose_model, tmp_path, capsys):
     common = ["--model", str(pose_model), "--target", "left_hand=0.3,0.3,1.4", "--below", "head=1.7"]
     assert pose_command([*common, "--refine", "--keep", "5", "--out", str(tmp_path / "poses.csv")]) == 0
     table = pd.read_csv(tmp_path / "poses.csv")
-    assert list(table["rank"]) == [1, 2, 3, 4, 5] and table["log_likelihood"].is_monotonic_decreasing
+    assert 2 <= len(table) <= 5 and list(table["rank"]) == list(range(1, len(table) + 1))
+    assert table["log_likelihood"].is_monotonic_decreasing
+    assert not table.drop(columns=["rank", "log_likelihood"]).duplicated().any()  # distinct poses only
     reached = table[["left_hand_x", "left_hand_y", "left_hand_z"]].to_numpy() - [0.3, 0.3, 1.4]
     assert np.linalg.norm(reached, axis=1).max() < 1e-3
     assert pose_command([*common, "--out", str(tmp_path / "poses.png")]) == 0
     image = iio.imread(tmp_path / "poses.png")
-    assert image.shape[0] > 300 and image.shape[1] >= 5 * 300 and image.std() > 10
+    assert image.shape[0] >= 360 and image.shape[1] % 320 == 0 and image.shape[1] >= 640 and image.std() > 10
     assert pose_command([*common, "--refine", "--out", str(tmp_path / "poses.bvh")]) == 0
     clip = read_bvh((tmp_path / "poses.bvh").read_text(), "poses.bvh", "poses")
-    assert clip.frames == 10
+    assert 2 <= clip.frames <= 10
     hand = clip.skeleton.index("left_hand")
     assert np.linalg.norm(clip.positions[:, hand] - [0.3, 0.3, 1.4], axis=1).max() < 2e-3
     capsys.readouterr()

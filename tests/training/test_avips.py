@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from motion.checkpoint import export_checkpoint, load_checkpoint
+from motion.errors import InputError
 from motion.ik import panda
 from motion.models.avips import AVIPS, AVIPSConfig, regularised_cholesky
 from training.avips import AVIPSTraining, PandaTarget, gaussian_kl_parts, panda_contexts, train_avips
@@ -99,3 +101,29 @@ def test_each_variant_trains_and_reloads(tmp_path, variant):
     samples = model.sample(contexts, 6)
     assert samples.shape == (3, 6, 7) and torch.isfinite(model.log_prob(samples, contexts)).all()
     assert (tmp_path / "model.pt.csv").read_text().count("\n") >= 6
+
+
+def test_removed_components_leave_training_finite_and_the_checkpoint_keeps_the_recipe_state(tmp_path):
+    torch.set_num_threads(1)
+    config = AVIPSTraining(
+        components=4, component_hidden=(32,), gate_hidden=(32,), resampled=16, e_step_every=10,
+        removal_threshold=0.24, configurations=2000,
+        schedule=TrainConfig(iterations=40, batch=32, lr=3e-3, validate_every=40, log_every=10, checkpoint_every=20),
+    )  # fmt: skip
+    figures = train_avips(tmp_path / "model.pt", config, device="cpu")
+    assert all(math.isfinite(value) for value in figures.values())
+    model = AVIPS.load(tmp_path / "model.pt")
+    assert 1 <= int(model.active.sum()) < 4  # a weight under 0.24 of 4 components: some were removed
+    payload = load_checkpoint(tmp_path / "model.pt")
+    state = payload["recipe_state"]
+    assert state["frozen"] is not None and state["mean_multiplier"].shape == (4,)
+    assert payload["recipe"]["removal_threshold"] == 0.24
+    export_checkpoint(tmp_path / "model.pt", tmp_path / "shipped.pt")
+    assert "recipe_state" not in load_checkpoint(tmp_path / "shipped.pt")
+
+
+def test_bad_settings_are_input_errors():
+    with pytest.raises(InputError, match="e_step_every: must be at least 1"):
+        AVIPSTraining(e_step_every=0)
+    with pytest.raises(InputError, match="mean_bound: must be positive"):
+        AVIPSTraining(mean_bound=0.0)
