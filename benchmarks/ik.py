@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evaluation.ik import (  # noqa: E402
     SCENARIOS,
     THESIS_TABLE_5_1,
+    avips_humanoid_sampler,
+    drmm_humanoid_sampler,
     drmm_panda_sampler,
     humanoid_figure,
     humanoid_figures,
@@ -74,7 +76,8 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=10240)
     parser.add_argument("--samples", type=int, default=25)
     parser.add_argument("--goal-sets", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=RESULTS / "ik.txt")
+    parser.add_argument("--parts", default="panda,humanoid", help="which tables: panda, humanoid or both")
+    parser.add_argument("--out", type=Path, default=RESULTS / "ik.txt", help="written with --parts' tables")
     args = parser.parse_args()
     torch.manual_seed(0)
     lines = [f"machine: {machine()}", ""]
@@ -83,6 +86,16 @@ def main() -> None:
         print(line, flush=True)
         lines.append(line)
 
+    parts = set(args.parts.split(","))
+    if "panda" in parts:
+        panda_table(args, say)
+    if "humanoid" in parts:
+        humanoid_table(args, say)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+
+
+def panda_table(args: argparse.Namespace, say) -> None:
     say(f"Panda: {args.targets:,} targets x {args.samples} samples; refinement: 512 targets x 5 samples")
     say(
         "| method | position mm | rotation ° | within limits | diversity rad | samples/s | parameters "
@@ -106,25 +119,32 @@ def main() -> None:
     for label, (position, rotation, parameters) in THESIS_TABLE_5_1.items():
         say(f"| {label} (thesis, GPU) | {position:.2f} | {rotation:.2f} | | | | {parameters:.2f} M | | | | |")
 
+
+def humanoid_table(args: argparse.Namespace, say) -> None:
     humanoid = args.models / "drmm-humanoid2d.pt"
     if humanoid.is_file():
         solver = DrmmIK.load(humanoid)
+        samplers = {"DRMM": drmm_humanoid_sampler(solver)}
+        if (args.models / "avips-humanoid2d.pt").is_file():  # trained for the goal and ceiling scenarios only
+            samplers["aVIPS"] = avips_humanoid_sampler(AVIPS.load(args.models / "avips-humanoid2d.pt"))
         say("")
         say(f"2-D humanoid: {args.goal_sets} goal sets per scenario, 10 most likely of 64 samples")
-        say("| scenario | goal error mm | every bound met | single bounds met | within limits | ms per call |")
-        say("|---|---|---|---|---|---|")
+        say("| scenario | method | goal error mm | every bound met | single bounds met | within limits | ms per call |")
+        say("|---|---|---|---|---|---|---|")
         for scenario in SCENARIOS:
             goal_sets = humanoid_goals(scenario, args.goal_sets, GOAL_SEED)
-            figures = humanoid_figures(solver, scenario, goal_sets)
-            error = "" if scenario.goals == () else f"{figures.goal_error_mm:.1f}"
-            say(
-                f"| {scenario.name} | {error} | {100 * figures.satisfied:.1f} % | {100 * figures.each_satisfied:.1f} % | "
-                f"{100 * figures.within_limits:.1f} % | {figures.ms_per_call:.1f} |"
-            )
+            for method, sample in samplers.items():
+                if method == "aVIPS" and (not scenario.goals or scenario.sides):
+                    continue  # its context is the three goals and a ceiling
+                figures = humanoid_figures(sample, scenario, goal_sets)
+                error = "" if scenario.goals == () else f"{figures.goal_error_mm:.1f}"
+                say(
+                    f"| {scenario.name} | {method} | {error} | {100 * figures.satisfied:.1f} % "
+                    f"| {100 * figures.each_satisfied:.1f} % | {100 * figures.within_limits:.1f} % "
+                    f"| {figures.ms_per_call:.1f} |"
+                )
         humanoid_figure(solver, RESULTS / "ik-humanoid.png")
         say("figure: benchmarks/results/ik-humanoid.png")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cli.common import add_debug_argument, make, parser, run_guarded, split_list
 from motion.errors import InputError
+from motion.ik.targets import TARGETS
 from motion.ik.tasks import TASKS
 from training import (
     DataSelection,
@@ -33,7 +34,7 @@ MODELS = {
     "hgvae": "hierarchical graph-convolutional VAE on windows",
     "mdn": "mixture density network on segments (the DRMM's conditional baseline)",
     "ik": "DRMM on random configurations of an IK task (2-D humanoid or Panda arm)",
-    "avips": "aVIPS conditional Gaussian mixture for Panda IK, or its baselines (gmm, gaussian)",
+    "avips": "aVIPS conditional Gaussian mixture for IK (Panda arm or 2-D humanoid), or its baselines",
 }
 SELECTION = DataSelection()
 
@@ -306,9 +307,10 @@ def widths(text: str, flag: str) -> tuple[int, ...]:
 def build_avips_parser() -> argparse.ArgumentParser:
     command = parser(
         "motion train avips",
-        "Train an amortised conditional Gaussian mixture for Panda IK by variational inference: aVIPS "
+        "Train an amortised conditional Gaussian mixture for IK by variational inference: aVIPS "
         "(Musekamp 2022, Ch. 3) or its baselines, a plainly trained GMM and a single Gaussian.",
     )
+    command.add_argument("--task", default=AVIPS_DEFAULTS.task, choices=sorted(TARGETS), help="the IK task")
     command.add_argument("--variant", default=AVIPS_DEFAULTS.variant, choices=VARIANTS, help="what to train")
     add_output_arguments(command)
     command.add_argument("--components", type=int, default=AVIPS_DEFAULTS.components, help="components at the start")
@@ -342,7 +344,7 @@ def build_avips_parser() -> argparse.ArgumentParser:
 
 def run_avips(args: argparse.Namespace) -> int:
     config = make(
-        AVIPSTraining, variant=args.variant, components=args.components,
+        AVIPSTraining, task=args.task, variant=args.variant, components=args.components,
         component_hidden=widths(args.component_hidden, "--component-hidden"),
         gate_hidden=widths(args.gate_hidden, "--gate-hidden"),
         samples=args.samples, resampled=args.resampled, e_step_every=args.e_step_every,

@@ -17,10 +17,14 @@ from torch import Tensor  # noqa: E402
 
 from motion.ik import humanoid2d, panda  # noqa: E402
 from motion.ik.refine import refine_panda  # noqa: E402
+from motion.ik.targets import HUMANOID_GOALS, NO_CEILING  # noqa: E402
 from motion.ik.tasks import DrmmIK  # noqa: E402
+from motion.models.avips import AVIPS  # noqa: E402
 
 # A Panda sampler: (targets (N, 12): position and row-major rotation, count) -> (N, count, 7) angles.
 PandaSampler = Callable[[Tensor, int], Tensor]
+# A humanoid sampler: (goals, above, below, samples, keep) -> (keep, 13) configurations, best first.
+HumanoidSampler = Callable[[dict, dict, dict, int, int], Tensor]
 THESIS_TABLE_5_1 = {  # Panda, as printed: position mm, rotation degrees, parameters (millions)
     "aVIPS": (5.60, 2.05, 26.13),
     "IKFlow": (7.72, 2.81, 50.93),
@@ -215,18 +219,42 @@ class HumanoidFigures:
     ms_per_call: float
 
 
+def drmm_humanoid_sampler(solver: DrmmIK, weight: float = 3.0) -> HumanoidSampler:
+    """The DRMM's 10 most likely of 64 for a goal set and bounds."""
+
+    def sample(goals, above, below, samples, keep):
+        solutions = solver.solve(goals, above, below, samples=samples, keep=keep, weight=weight)
+        return solutions.observations[0, :, : solver.task.configuration_size]
+
+    return sample
+
+
+def avips_humanoid_sampler(model: AVIPS) -> HumanoidSampler:
+    """aVIPS's 10 most likely (by its own density) of 64 for a goal set of HUMANOID_GOALS and a
+    ceiling (the bounds it was trained with; others it cannot take)."""
+
+    def sample(goals, above, below, samples, keep):
+        if above or set(below) - {f"{point}_y" for point in humanoid2d.END_POINTS}:
+            raise ValueError("aVIPS was trained with goals and a ceiling only")
+        ceiling = min(below.values()) if below else NO_CEILING
+        context = torch.tensor([[goals[f"{point}_{axis}"] for point in HUMANOID_GOALS for axis in "xy"] + [ceiling]])
+        drawn = model.sample(context, samples)  # (1, samples, 13)
+        order = model.log_prob(drawn, context)[0].argsort(descending=True)[:keep]
+        return drawn[0, order]
+
+    return sample
+
+
 def humanoid_figures(
-    solver: DrmmIK, scenario: Scenario, goal_sets: list[dict[str, float]], samples: int = 64, keep: int = 10,
-    weight: float = 3.0,
-) -> HumanoidFigures:  # fmt: skip
+    sample: HumanoidSampler, scenario: Scenario, goal_sets: list[dict[str, float]], samples: int = 64, keep: int = 10
+) -> HumanoidFigures:
     above, below = scenario.bounds()
     low, high = humanoid2d.configuration_limits()
     errors, satisfied, each, within, times = [], [], [], [], []
     for goals in goal_sets:
         began = time.perf_counter()
-        solutions = solver.solve(goals, above, below, samples=samples, keep=keep, weight=weight)
+        configuration = sample(goals, above, below, samples, keep)
         times.append(time.perf_counter() - began)
-        configuration = solutions.observations[0, :, : solver.task.configuration_size]
         observed = humanoid2d.observe(configuration)  # what the configuration really reaches
         for point in scenario.goals:
             where = humanoid2d.point_slice(point)
@@ -261,7 +289,7 @@ def draw_humanoid(axes, configuration: Tensor, color: str = "gray", alpha: float
 
 def humanoid_figure(solver: DrmmIK, path, seed: int = 0) -> None:
     """Fig. 6 again: for each scenario, the 10 most likely of 64 samples, the most likely in black."""
-    figure, panels = plt.subplots(1, len(SCENARIOS), figsize=(3.5 * len(SCENARIOS), 3.8))
+    figure, panels = plt.subplots(1, len(SCENARIOS), figsize=(3.5 * len(SCENARIOS), 4.0), layout="constrained")
     generator = torch.Generator().manual_seed(seed)
     for axes, scenario in zip(panels, SCENARIOS):
         goals = humanoid_goals(scenario, 1, seed)[0]
@@ -285,6 +313,5 @@ def humanoid_figure(solver: DrmmIK, path, seed: int = 0) -> None:
         axes.set_aspect("equal")
         axes.set_xticks([])
         axes.set_yticks([])
-    figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -1,11 +1,9 @@
-"""Training an amortised conditional Gaussian mixture for Panda IK by variational inference: aVIPS
+"""Training an amortised conditional Gaussian mixture for IK by variational inference: aVIPS
 (Musekamp 2022, Ch. 3) and the thesis's two baselines, a plainly trained GMM and a single Gaussian.
 
-The target (Sec. 5.1, after Pignat et al.) is an unnormalised density over joint angles q for a
-context z (the target position and rotation): a Gaussian around the goal position, a Gaussian over
-the geodesic distance to the goal orientation, and a joint-limit expert, the probability that a
-Gaussian centred at q lands inside the limits. The thesis prints none of their widths; ours are
-`PandaTarget`'s.
+The target is an unnormalised density over configurations for a context z (motion.ik.targets):
+for the Panda arm (the thesis's Sec. 5.1) the goal position and rotation; for the 2-D humanoid the
+goals of the right hand and feet and a ceiling.
 
 aVIPS ("avips"), per iteration:
 - E-step every `e_step_every` iterations: a frozen copy q~ of the model is taken, and components
@@ -29,59 +27,22 @@ than the first batch's of each M-step.
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from motion.errors import InputError
-from motion.ik import panda
+from motion.ik.targets import TARGETS, HumanoidTarget, PandaTarget
 from motion.models.avips import AVIPS, AVIPSConfig, MixtureParameters
 from training.distributed import process_group
 from training.trainer import TrainConfig, check_output, train
 
 VARIANTS = ("avips", "gmm", "gaussian")
-CONTEXT_DIM = 12  # target position (3) and rotation matrix (9), as the thesis's parameter counts imply
 VAL_TARGETS = 512
 VAL_SEED_OFFSET = 1
 LOG_WEIGHT_FLOOR = 1e4  # nats: stands in for a removed component's log-weight of -inf
-
-
-@dataclass(frozen=True)
-class PandaTarget:
-    """Widths of the unnormalised target's three experts."""
-
-    position_sd: float = 0.005  # metres
-    rotation_sd: float = math.radians(2.0)
-    limit_sd: float = 0.02  # radians, of the joint-limit expert's Gaussian
-
-    def log_density(self, angles: Tensor, context: Tensor) -> Tensor:
-        """log p~(q | z).
-
-        Args:
-            angles: (..., 7) joint angles, radians.
-            context: (..., 12) target position (m) and row-major rotation matrix, broadcastable.
-        Returns:
-            (...) nats, up to a constant.
-        """
-        position, rotation = panda.forward_kinematics(angles)
-        target_rotation = context[..., 3:].unflatten(-1, (3, 3))
-        position_error = (position - context[..., :3]).pow(2).sum(-1)
-        relative = target_rotation.transpose(-1, -2) @ rotation
-        cosine = ((relative.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1 + 1e-6, 1 - 1e-6)
-        rotation_error = torch.acos(cosine)
-        lower, upper = (limit.to(angles.device) for limit in panda.joint_limits())
-        normal = torch.distributions.Normal(0.0, self.limit_sd)
-        inside = torch.log((normal.cdf(upper - angles) - normal.cdf(lower - angles)).clamp_min(1e-30)).sum(-1)
-        return -0.5 * position_error / self.position_sd**2 - 0.5 * rotation_error.pow(2) / self.rotation_sd**2 + inside
-
-
-def panda_contexts(angles: Tensor) -> Tensor:
-    """(..., 12) the flange pose of joint angles: position and row-major rotation."""
-    position, rotation = panda.forward_kinematics(angles)
-    return torch.cat([position, rotation.flatten(-2)], -1)
 
 
 @dataclass(frozen=True)
@@ -91,6 +52,7 @@ class AVIPSTraining:
     800 M-steps of 1,000 batches); the KL bounds and learning rate are ours (the thesis prints none).
 
     Attributes:
+        task: "panda" or "humanoid2d" (motion.ik.targets).
         variant: "avips", "gmm" or "gaussian".
         samples: samples per component and context in each estimate.
         e_step_every: iterations per M-step.
@@ -101,8 +63,10 @@ class AVIPSTraining:
         multiplier_rate: how fast a multiplier moves toward its bound (per iteration, in log space).
         removal_threshold: components whose mean weight falls under this are removed.
         configurations: random configurations drawn for the contexts (seeded).
+        target: the target's widths; None: the task's defaults.
     """
 
+    task: str = "panda"
     variant: str = "avips"
     components: int = 70
     component_hidden: tuple[int, ...] = (450, 450, 450, 450)
@@ -117,7 +81,7 @@ class AVIPSTraining:
     multiplier_rate: float = 0.1
     removal_threshold: float = 0.0005
     configurations: int = 1_000_000
-    target: PandaTarget = PandaTarget()
+    target: PandaTarget | HumanoidTarget | None = None
     # Gradients clipped at norm 10: an unclipped run diverged to NaN covariances after 3,200 iterations.
     schedule: TrainConfig = field(
         default_factory=lambda: TrainConfig(iterations=800_000, batch=512, lr=3e-4, grad_clip=10.0)
@@ -126,6 +90,12 @@ class AVIPSTraining:
     def __post_init__(self) -> None:
         object.__setattr__(self, "component_hidden", tuple(self.component_hidden))
         object.__setattr__(self, "gate_hidden", tuple(self.gate_hidden))
+        if self.task not in TARGETS:
+            raise InputError(f"task: expected one of {', '.join(TARGETS)}, got {self.task!r}")
+        if self.target is None:
+            object.__setattr__(self, "target", TARGETS[self.task]())
+        if self.target.name != self.task:
+            raise InputError(f"target: a {self.target.name} target for the {self.task} task")
         if self.variant not in VARIANTS:
             raise InputError(f"variant: expected one of {', '.join(VARIANTS)}, got {self.variant!r}")
         for name in ("components", "samples", "resampled", "e_step_every", "weight_every", "configurations"):
@@ -143,7 +113,7 @@ class AVIPSTraining:
             "variant": self.variant, "samples": self.samples, "resampled": self.resampled,
             "e_step_every": self.e_step_every, "weight_every": self.weight_every,
             "bounds": [self.mean_bound, self.covariance_bound, self.weight_bound],
-            "target": [self.target.position_sd, self.target.rotation_sd, self.target.limit_sd],
+            "task": self.task, "target": asdict(self.target),
             "configurations": self.configurations, "multiplier_rate": self.multiplier_rate,
             "removal_threshold": self.removal_threshold,
         }  # fmt: skip
@@ -185,10 +155,11 @@ class AVIPSRecipe:
 
     kind = "avips"
     metric_names = ("elbo", "reward", "kl_mean", "kl_covariance", "weight_kl", "components")
-    validation_names = ("val_elbo", "val_position_mm", "val_rotation_deg")
 
     def __init__(self, model: AVIPS, config: AVIPSTraining, train_data: Tensor, val_contexts: Tensor) -> None:
         self.model, self.config, self.train_data, self.val_contexts = model, config, train_data, val_contexts
+        self.target = config.target
+        self.validation_names = ("val_elbo", *(f"val_{name}" for name in self.target.error_names))
         self.metadata = None
         self.settings = config.settings()
         K = model.config.components
@@ -235,7 +206,7 @@ class AVIPSRecipe:
 
     def _target(self, y: Tensor, contexts: Tensor) -> Tensor:
         """log p~ of (K, B, S, D) scaled samples for (K or 1, B, 12) contexts: (K, B, S)."""
-        return self.config.target.log_density(self.model.unscale(y), contexts[:, :, None])
+        return self.target.log_density(self.model.unscale(y), contexts[:, :, None])
 
     def elbo_loss(self, module: nn.Module, contexts: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The plain ELBO of the whole mixture (the baselines), its gradient through everything."""
@@ -299,7 +270,7 @@ class AVIPSRecipe:
             proposal = frozen_weights.T + 1e-12  # (K, B)
             picks = torch.multinomial(proposal, config.resampled, replacement=True)  # (K, R)
             own_contexts = contexts[picks]  # (K, R, 12)
-            frozen_mixture = self.frozen(own_contexts.reshape(-1, CONTEXT_DIM))
+            frozen_mixture = self.frozen(own_contexts.reshape(-1, contexts.shape[-1]))
         own = torch.arange(K * config.resampled, device=contexts.device).reshape(K, -1)
         reward, kl_mean, kl_covariance = self._rewards(module, own_contexts, frozen_mixture, own)
         # Sec. 3.2.2: each component's reward over its sd, so that the trust regions' multipliers
@@ -333,7 +304,7 @@ class AVIPSRecipe:
         K, B = self.model.config.components, contexts.shape[0]
         with torch.no_grad():
             frozen_mixture = self.frozen(contexts)  # (K', B) components
-            shared = contexts.expand(K, B, CONTEXT_DIM)
+            shared = contexts.expand(K, B, contexts.shape[-1])
             frozen_flat = MixtureParameters(
                 frozen_mixture.log_weights.repeat(K, 1),
                 frozen_mixture.mean.repeat(1, K, 1),
@@ -359,26 +330,21 @@ class AVIPSRecipe:
         return (multiplier * torch.exp(step)).clamp(1e-3, 1e5)
 
     def loss(self, module: nn.Module, batch: Tensor, iteration: int) -> tuple[Tensor, dict[str, Tensor]]:
-        contexts = panda_contexts(batch)
+        contexts = self.target.contexts(batch)
         if self.config.variant == "avips":
             return self.avips_loss(module, contexts, iteration)
         return self.elbo_loss(module, contexts)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """ELBO (nats, joint-angle space) and the samples' pose errors on fixed val targets."""
+        """ELBO (nats, configuration space) and the samples' errors (the target's) on fixed val contexts."""
         contexts = self.val_contexts
         loss, _ = self.elbo_loss(self.model, contexts)
-        samples = self.model.sample(contexts, 8)  # (B, 8, 7)
-        position, rotation = panda.forward_kinematics(samples)
-        position_error, rotation_error = panda.pose_errors(
-            position, rotation, contexts[:, None, :3], contexts[:, None, 3:].unflatten(-1, (3, 3))
-        )
-        return {
-            # In joint angles: q(x) = q(y) |dy/dx|, so log q rises by log|dy/dx| and the ELBO falls by it.
-            "val_elbo": -loss.item() - self.model.log_scale_jacobian,
-            "val_position_mm": 1000 * position_error.mean().item(),
-            "val_rotation_deg": math.degrees(rotation_error.mean().item()),
+        samples = self.model.sample(contexts, 8)  # (B, 8, D)
+        errors = self.target.errors(samples, contexts[:, None])
+        # In configuration units: q(x) = q(y) |dy/dx|, so log q rises by log|dy/dx| and the ELBO falls by it.
+        return {"val_elbo": -loss.item() - self.model.log_scale_jacobian} | {
+            f"val_{name}": value.mean().item() for name, value in errors.items()
         }
 
 
@@ -391,10 +357,11 @@ def train_avips(
     overwrite: bool = False,
     export: str | Path | None = None,
 ) -> dict[str, float]:
-    """Train aVIPS (or a baseline) for Panda IK into the checkpoint `out` (log: OUT.csv).
+    """Train aVIPS (or a baseline) for an IK task into the checkpoint `out` (log: OUT.csv).
 
     Returns:
-        the last validation figures (val_elbo, val_position_mm, val_rotation_deg).
+        the last validation figures (val_elbo and the target's errors: val_position_mm and
+        val_rotation_deg for the Panda, val_goal_mm and val_under_ceiling for the humanoid).
     Raises:
         InputError: bad settings, `out` exists (without resume or overwrite), or a resume with
             other settings.
@@ -404,20 +371,21 @@ def train_avips(
     with process_group(device) as topology:
         if topology.distributed:  # each rank would remove components and take E-steps on its own batches
             raise InputError("aVIPS trains in one process; launch it without torchrun")
-        seed = config.schedule.seed
-        configurations = panda.random_configurations(config.configurations, torch.Generator().manual_seed(seed))
-        val = panda.random_configurations(VAL_TARGETS, torch.Generator().manual_seed(seed + VAL_SEED_OFFSET))
-        lower, upper = panda.joint_limits()
+        seed, target = config.schedule.seed, config.target
+        configurations = target.random_configurations(config.configurations, torch.Generator().manual_seed(seed))
+        val_generator = torch.Generator().manual_seed(seed + VAL_SEED_OFFSET)
+        val_contexts = target.contexts(target.random_configurations(VAL_TARGETS, val_generator), val_generator)
+        lower, upper = target.limits()
         components = 1 if config.variant == "gaussian" else config.components
         model_config = AVIPSConfig(
-            dim=panda.JOINTS, context_dim=CONTEXT_DIM, low=tuple(lower.tolist()), high=tuple(upper.tolist()),
+            dim=target.dim, context_dim=target.context_dim, low=tuple(lower.tolist()), high=tuple(upper.tolist()),
             components=components, component_hidden=config.component_hidden, gate_hidden=config.gate_hidden,
         )  # fmt: skip
         torch.manual_seed(seed)
         model = AVIPS(model_config).to(topology.device)
-        recipe = AVIPSRecipe(model, config, configurations.to(topology.device), panda_contexts(val).to(topology.device))
+        recipe = AVIPSRecipe(model, config, configurations.to(topology.device), val_contexts.to(topology.device))
         summary = (
-            f"{config.variant} for Panda IK: {components} components ({model.parameter_count:,} parameters), "
+            f"{config.variant} for {target.name} IK: {components} components ({model.parameter_count:,} parameters), "
             f"{config.schedule.iterations:,} iterations, batch {config.schedule.batch}"
         )
         return train(recipe, config.schedule, out, topology, summary, resume, Path(export) if export else None)

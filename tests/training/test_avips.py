@@ -8,8 +8,9 @@ import torch
 from motion.checkpoint import export_checkpoint, load_checkpoint
 from motion.errors import InputError
 from motion.ik import panda
+from motion.ik.targets import HumanoidTarget, PandaTarget
 from motion.models.avips import AVIPS, AVIPSConfig, regularised_cholesky
-from training.avips import AVIPSTraining, PandaTarget, gaussian_kl_parts, panda_contexts, train_avips
+from training.avips import AVIPSTraining, gaussian_kl_parts, train_avips
 from training.trainer import TrainConfig
 
 
@@ -56,7 +57,7 @@ def test_kl_parts_add_up_to_the_gaussian_kl():
 def test_mixture_density_is_the_weighted_sum_of_its_gaussians_in_joint_space():
     torch.manual_seed(1)
     model = AVIPS(small_config()).eval()
-    context = panda_contexts(panda.random_configurations(2, torch.Generator().manual_seed(2)))
+    context = PandaTarget.contexts(panda.random_configurations(2, torch.Generator().manual_seed(2)))
     samples = model.sample(context, 5)
     assert samples.shape == (2, 5, 7)
     mixture = model(context)
@@ -75,7 +76,7 @@ def test_mixture_density_is_the_weighted_sum_of_its_gaussians_in_joint_space():
 
 def test_panda_target_peaks_at_the_configuration_that_reaches_the_goal():
     angles = panda.random_configurations(50, torch.Generator().manual_seed(3)) * 0.8  # inside the limits
-    context = panda_contexts(angles)
+    context = PandaTarget.contexts(angles)
     target = PandaTarget()
     exact = target.log_density(angles, context)
     nudged = target.log_density(angles + 0.01, context)
@@ -83,7 +84,7 @@ def test_panda_target_peaks_at_the_configuration_that_reaches_the_goal():
     lower, _ = panda.joint_limits()
     outside = angles.clone()
     outside[:, 1] = lower[1] - 0.1
-    assert (target.log_density(outside, panda_contexts(outside)) < exact - 10).all()
+    assert (target.log_density(outside, PandaTarget.contexts(outside)) < exact - 10).all()
 
 
 @pytest.mark.parametrize("variant", ["avips", "gmm", "gaussian"])
@@ -97,7 +98,7 @@ def test_each_variant_trains_and_reloads(tmp_path, variant):
     assert all(math.isfinite(value) for value in figures.values())
     model = AVIPS.load(tmp_path / "model.pt")
     assert model.config.components == (1 if variant == "gaussian" else 4)
-    contexts = panda_contexts(panda.random_configurations(3, torch.Generator().manual_seed(4)))
+    contexts = PandaTarget.contexts(panda.random_configurations(3, torch.Generator().manual_seed(4)))
     samples = model.sample(contexts, 6)
     assert samples.shape == (3, 6, 7) and torch.isfinite(model.log_prob(samples, contexts)).all()
     assert (tmp_path / "model.pt.csv").read_text().count("\n") >= 6
@@ -127,3 +128,30 @@ def test_bad_settings_are_input_errors():
         AVIPSTraining(e_step_every=0)
     with pytest.raises(InputError, match="mean_bound: must be positive"):
         AVIPSTraining(mean_bound=0.0)
+
+
+def test_humanoid_target_prefers_reaching_the_goals_under_the_ceiling():
+    configuration = torch.zeros(1, 13)
+    configuration[0, 1] = 0.7
+    target = HumanoidTarget()
+    context = target.contexts(configuration.expand(400, -1), torch.Generator().manual_seed(5))
+    assert ((context[:, -1] == 3.0).float().mean() - 0.5).abs() < 0.1  # half the contexts have no ceiling
+    exact = target.log_density(configuration, context)
+    assert (exact > target.log_density(configuration + 0.05, context)).all()
+    low = context[:1].clone()
+    low[0, -1] = 1.0  # under the head top (1.45 m)
+    assert target.log_density(configuration, low) < exact[0] - 100
+    errors = target.errors(configuration, context[:1])
+    assert errors["goal_mm"].item() < 1e-3 and errors["under_ceiling"].item() == 1.0
+
+
+def test_avips_trains_on_the_humanoid(tmp_path):
+    torch.set_num_threads(1)
+    config = AVIPSTraining(
+        task="humanoid2d", components=4, component_hidden=(32,), gate_hidden=(32,), resampled=16, e_step_every=20,
+        configurations=2000, schedule=TrainConfig(iterations=40, batch=32, lr=3e-3, validate_every=40, log_every=10),
+    )  # fmt: skip
+    figures = train_avips(tmp_path / "humanoid.pt", config, device="cpu")
+    assert set(figures) == {"val_elbo", "val_goal_mm", "val_under_ceiling"}
+    model = AVIPS.load(tmp_path / "humanoid.pt")
+    assert model.config.dim == 13 and model.config.context_dim == 7
