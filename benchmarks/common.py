@@ -39,3 +39,19 @@ def machine() -> str:
 
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
     return f"{cpu}, {os.cpu_count()} cores{memory}{gpu}; Python {platform.python_version()}, torch {torch.__version__}"
+
+
+class Report:
+    """A benchmark's lines, printed as they come and written to its results file at the end, the
+    machine first: `say = Report(); say("| a | b |"); say.write(path)`."""
+
+    def __init__(self) -> None:
+        self.lines = [f"machine: {machine()}", ""]
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(self.lines) + "\n")

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 import torch
-from common import machine
+from common import Report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evaluation.ik import (  # noqa: E402
@@ -49,7 +49,6 @@ GOAL_SEED = 54321
 PANDA_MODELS = {  # label -> checkpoint name under --models
     "DRMM": "drmm-panda.pt",
     "aVIPS": "avips.pt",
-    "aVIPS, bounds 20x tighter": "avips-tight.pt",
     "GMM": "gmm.pt",
     "Gaussian": "gaussian.pt",
 }
@@ -80,19 +79,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "ik.txt", help="written with --parts' tables")
     args = parser.parse_args()
     torch.manual_seed(0)
-    lines = [f"machine: {machine()}", ""]
-
-    def say(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
-
+    say = Report()
     parts = set(args.parts.split(","))
     if "panda" in parts:
         panda_table(args, say)
     if "humanoid" in parts:
         humanoid_table(args, say)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    say.write(args.out)
 
 
 def panda_table(args: argparse.Namespace, say) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine
+from common import Report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evaluation.posing import POSING_SCENARIOS, posing_figures, real_log_likelihood  # noqa: E402
@@ -45,11 +45,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "pose.txt")
     args = parser.parse_args()
     torch.manual_seed(0)
-    lines = [f"machine: {machine()}", ""]
-
-    def say(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
+    say = Report()
 
     data = load_dataset(args.data)
     rng = np.random.default_rng(0)
@@ -85,8 +81,7 @@ def main() -> None:
                     f"| {figures.log_likelihood:.1f} | {figures.ms_per_call:.1f} |"
                 )
         say()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    say.write(args.out)
 
 
 if __name__ == "__main__":
