@@ -35,9 +35,7 @@ THESIS_TABLE_5_1 = {  # Panda, as printed: position mm, rotation degrees, parame
 
 def panda_targets(count: int, seed: int) -> Tensor:
     """(count, 12) reachable targets: the flange poses of uniform random configurations."""
-    angles = panda.random_configurations(count, torch.Generator().manual_seed(seed))
-    position, rotation = panda.forward_kinematics(angles)
-    return torch.cat([position, rotation.flatten(-2)], -1)
+    return panda.flange_pose(panda.random_configurations(count, torch.Generator().manual_seed(seed)))
 
 
 def drmm_panda_sampler(solver: DrmmIK, chunk: int = 512) -> PandaSampler:

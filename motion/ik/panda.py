@@ -75,6 +75,13 @@ def forward_kinematics(angles: Tensor) -> tuple[Tensor, Tensor]:
     return position, transform[..., :3, :3]
 
 
+def flange_pose(angles: Tensor) -> Tensor:
+    """(..., 12) the flange pose of joint angles (..., 7): position (m) and row-major rotation, the
+    IK target as a flat vector (the thesis's context, the DRMM's goal variables)."""
+    position, rotation = forward_kinematics(angles)
+    return torch.cat([position, rotation.flatten(-2)], -1)
+
+
 def pose_errors(
     position: Tensor, rotation: Tensor, target_position: Tensor, target_rotation: Tensor
 ) -> tuple[Tensor, Tensor]:

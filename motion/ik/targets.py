@@ -51,9 +51,8 @@ class PandaTarget:
 
     @staticmethod
     def contexts(angles: Tensor, generator: torch.Generator | None = None) -> Tensor:  # noqa: ARG004
-        """(..., 12) the flange pose of joint angles (..., 7): position and row-major rotation."""
-        position, rotation = panda.forward_kinematics(angles)
-        return torch.cat([position, rotation.flatten(-2)], -1)
+        """(..., 12) the flange pose of joint angles (..., 7): panda.flange_pose."""
+        return panda.flange_pose(angles)
 
     def log_density(self, angles: Tensor, context: Tensor) -> Tensor:
         """log p~(q | z) for angles (..., 7) and contexts (..., 12), broadcastable; nats, up to a constant."""
@@ -78,6 +77,11 @@ class PandaTarget:
             position, rotation, context[..., :3], context[..., 3:].unflatten(-1, (3, 3))
         )
         return {"position_mm": 1000 * position_error, "rotation_deg": torch.rad2deg(rotation_error)}
+
+
+def end_point_heights(observation: Tensor) -> Tensor:
+    """(..., 5) the heights (y, metres) of the humanoid's end points, humanoid2d.END_POINTS order."""
+    return torch.stack([observation[..., humanoid2d.variable(f"{point}_y")] for point in humanoid2d.END_POINTS], -1)
 
 
 HUMANOID_GOALS = ("r_hand", "l_foot", "r_foot")  # the reference's Fig. 6 goals
@@ -112,9 +116,7 @@ class HumanoidTarget:
         their highest end point (so the configuration meets it), half without."""
         observation = humanoid2d.observe(configuration)
         goals = [observation[..., humanoid2d.point_slice(point)] for point in HUMANOID_GOALS]
-        highest = torch.stack(
-            [observation[..., humanoid2d.variable(f"{point}_y")] for point in humanoid2d.END_POINTS], -1
-        ).amax(-1)
+        highest = end_point_heights(observation).amax(-1)
         draw = torch.rand(highest.shape + (2,), generator=generator, device=configuration.device)
         ceiling = torch.where(draw[..., 0] < 0.5, highest + 0.3 * draw[..., 1], NO_CEILING)
         return torch.cat([*goals, ceiling[..., None]], -1)
@@ -126,10 +128,7 @@ class HumanoidTarget:
         for index, point in enumerate(HUMANOID_GOALS):
             offset = observation[..., humanoid2d.point_slice(point)] - context[..., 2 * index : 2 * index + 2]
             total = total - 0.5 * offset.pow(2).sum(-1) / self.goal_sd**2
-        clearance = torch.stack(
-            [context[..., -1] - observation[..., humanoid2d.variable(f"{point}_y")] for point in humanoid2d.END_POINTS],
-            -1,
-        )
+        clearance = context[..., -1:] - end_point_heights(observation)
         normal = torch.distributions.Normal(0.0, self.ceiling_sd)
         total = total + torch.log(normal.cdf(clearance).clamp_min(1e-30)).sum(-1)
         lower, upper = humanoid2d.configuration_limits()
@@ -146,7 +145,7 @@ class HumanoidTarget:
             ],
             -1,
         ).mean(-1)
-        heights = torch.stack([observation[..., humanoid2d.variable(f"{p}_y")] for p in humanoid2d.END_POINTS], -1)
+        heights = end_point_heights(observation)
         return {"goal_mm": 1000 * error, "under_ceiling": (heights < context[..., -1:]).all(-1).float()}
 
 

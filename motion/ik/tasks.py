@@ -61,8 +61,7 @@ class IKTask:
 
 def panda_observe(angles: Tensor) -> Tensor:
     """(..., 19): the 7 joint angles (rad), the flange position (m) and its rotation matrix, row-major."""
-    position, rotation = panda.forward_kinematics(angles)
-    return torch.cat([angles, position, rotation.flatten(-2)], -1)
+    return torch.cat([angles, panda.flange_pose(angles)], -1)
 
 
 TASKS = {
