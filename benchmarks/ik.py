@@ -40,6 +40,7 @@ from evaluation.ik import (  # noqa: E402
     panda_figures,
     panda_targets,
 )
+from motion.ik import panda  # noqa: E402
 from motion.ik.tasks import DrmmIK  # noqa: E402
 from motion.models.avips import AVIPS  # noqa: E402
 
@@ -109,6 +110,17 @@ def panda_table(args: argparse.Namespace, say) -> None:
             f"| {training_minutes(path):.0f} min | {100 * figures.success:.1f} % | {figures.steps:.2f} "
             f"| {figures.initial_cost:.2f} |"
         )
+    # What a user has without a model: a local solver started from uniform random configurations.
+    generator = torch.Generator().manual_seed(TARGET_SEED + 1)
+    figures = panda_figures(
+        lambda part, count: panda.random_configurations(len(part) * count, generator).reshape(len(part), count, -1),
+        targets, args.samples,
+    )  # fmt: skip
+    say(
+        f"| uniform random (no model) | {figures.position_mm:.1f} | {figures.rotation_deg:.2f} | 100.0 % "
+        f"| {figures.diversity_rad:.3f} | | 0 | | {100 * figures.success:.1f} % | {figures.steps:.2f} "
+        f"| {figures.initial_cost:.2f} |"
+    )
     for label, (position, rotation, parameters) in THESIS_TABLE_5_1.items():
         say(f"| {label} (thesis, GPU) | {position:.2f} | {rotation:.2f} | | | | {parameters:.2f} M | | | | |")
 
