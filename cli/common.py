@@ -102,9 +102,22 @@ class _Formatter(logging.Formatter):
         return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to sys.stderr as it is at each message: a stderr replaced when logging was configured
+    (a test's capture, say) may be closed by the time the library logs again."""
+
+    @property
+    def stream(self):  # noqa: ANN201 - whatever sys.stderr is
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # StreamHandler.__init__ assigns it; always sys.stderr instead
+        pass
+
+
 def configure_logging(debug: bool) -> None:
     """INFO and above from the toolkit's own loggers, warnings from the rest, to stderr; DEBUG everywhere with --debug."""
-    handler = logging.StreamHandler(sys.stderr)  # the stderr of now: a test's capture, say
+    handler = _StderrHandler()
     handler.set_name(_HANDLER)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if debug else _Formatter())
     root = logging.getLogger()

@@ -130,7 +130,8 @@ def read_metadata(path: Path) -> dict:
 def load_dataset(directory: str | Path, split: str | None = None, kind: str = "segments") -> Dataset:
     """Load every part of a dataset folder, optionally one split only.
 
-    The features are copied once, from Arrow's buffers into one (rows, width) array.
+    The features are copied once, from Arrow's buffers into one (rows, width) array; rows are in clip
+    order, then by start frame, whatever the parts' names.
 
     Args:
         directory: a folder written by `motion preprocess` (e.g. OUT/segments); given OUT
@@ -161,21 +162,27 @@ def load_dataset(directory: str | Path, split: str | None = None, kind: str = "s
             table = table.filter(pc.equal(table.column("split").cast(pa.string()), split))
         tables.append(table.cast(tables[0].schema) if tables else table)
     table = pa.concat_tables(tables)
+    # Rows in clip order, then by start frame: part names hash the sources' modification times, so
+    # the parts' own order differs between checkouts of the same data, and the rows must not.
+    clip, start = table.column("clip").to_numpy(), table.column("start").to_numpy()
+    order = np.lexsort((start, clip))
+    destination = np.empty_like(order)
+    destination[order] = np.arange(len(order))
     width = table.schema.field(FEATURES).type.list_size
     features = np.empty((table.num_rows, width), dtype=np.float32)
     row = 0
-    for chunk in table.column(FEATURES).chunks:
-        features[row : row + len(chunk)] = chunk.flatten().to_numpy().reshape(-1, width)
+    for chunk in table.column(FEATURES).chunks:  # scattered into place: no second copy of the features
+        features[destination[row : row + len(chunk)]] = chunk.flatten().to_numpy().reshape(-1, width)
         row += len(chunk)
 
     layout_cls = SegmentLayout if metadata["kind"] == "segments" else WindowLayout
     return Dataset(
         features=features,
-        clip=table.column("clip").to_numpy(),
-        start=table.column("start").to_numpy(),
-        split=table.column("split").cast(pa.string()).to_numpy(),
-        content=table.column("content").to_numpy(),
-        style=table.column("style").to_numpy(),
+        clip=clip[order],
+        start=start[order],
+        split=table.column("split").cast(pa.string()).to_numpy()[order],
+        content=table.column("content").to_numpy()[order],
+        style=table.column("style").to_numpy()[order],
         layout=layout_cls.from_dict(metadata["layout"]),
         skeleton=Skeleton.from_dict(metadata["skeleton"]),
         fps=float(metadata["fps"]),
