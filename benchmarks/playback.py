@@ -1,7 +1,9 @@
 """Benchmark playback: steering and motion quality on the scripted course against real held-out
-clips, decision latency with and without the ceiling, rendering speed, and a stills strip.
+clips, the DRMM beside the MDN and motion matching on three courses (with the worst 3 s of each take
+and a naturalness figure), decision latency with and without the ceiling, rendering speed, and a
+stills strip.
 
-    python benchmarks/playback.py --model runs/drmm.pt [--seconds 60] [--seeds 0,1,2]
+    python benchmarks/playback.py --model runs/drmm.pt [--matching mm.pt] [--mdn mdn.pt] [--seconds 60] [--seeds 0,1,2]
 
 Prints medians over seeds and writes benchmarks/results/playback.json and docs/playback-stills.png.
 """
@@ -23,30 +25,61 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import BANDAI_ZIP, LOCOMOTION, ROOT, machine
 
+from evaluation.naturalness import Naturalness
 from evaluation.takes import held_out_clips, median_figures, takes
-from motion.models import DRMM
-from motion.skeleton import Skeleton
-from playback.flags import COURSE, parse_flags
+from motion.models import DRMM, load_model
+from motion.skeleton import Skeleton, preset_roles
+from playback.flags import COURSE, SHARP_COURSE, parse_flags
 from playback.loop import Playback, PlaybackConfig
-from playback.metrics import motion_metrics
+from playback.metrics import motion_metrics, worst_window
 from playback.render import RenderConfig, Renderer
 
 CEILING = 1.25  # metres, about 11 cm under the head in free takes (~1.36 m)
+COURSES = {"square": COURSE, "sharp turns": SHARP_COURSE, "random flags": None}
+APP_C = PlaybackConfig(clipping="box", blend_seams=False, fit_bones=False, lock_feet=False)
 SETTINGS = {
     "default": PlaybackConfig(),
     "default without foot locking": PlaybackConfig(lock_feet=False),
     "default without bone fitting": PlaybackConfig(fit_bones=False),
-    "App. C (box clip; no seam blend, bone fitting or foot locking)": PlaybackConfig(
-        clipping="box", blend_seams=False, fit_bones=False, lock_feet=False
-    ),
+    "App. C (box clip; no seam blend, bone fitting or foot locking)": APP_C,
     "no clipping": PlaybackConfig(clipping="none"),
 }
+
+
+def side_by_side(
+    methods: dict, seeds: list[int], seconds: float, naturalness: Naturalness
+) -> dict[str, dict[str, float]]:
+    """Every method on every course (facing; the square also facing unspecified): the take figures,
+    the worst 3 s window of each take (prefixed "worst_3s_"), the naturalness distance (median over
+    one-second windows) and the database's or parameters' memory, medians over seeds."""
+    rows = {}
+    for method, (model, config) in methods.items():
+        memory = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]) / 2**20
+        for course, text in COURSES.items():
+            for facing in (True, False) if course == "square" else (True,):
+                figures = []
+                for seed in seeds:
+                    playback = Playback(model, replace(config, facing=facing), seed)
+                    take = playback.run(seconds, None if text is None else parse_flags(text))
+                    row = playback.figures(take)
+                    worst = worst_window(
+                        take.positions, take.fps, playback.skeleton, skip_frames=playback.history_frames
+                    )
+                    row |= {f"worst_3s_{key}": value for key, value in worst.items()}
+                    row["naturalness"] = float(
+                        np.median(naturalness.distances(take.positions[playback.history_frames :]))
+                    )
+                    figures.append(row)
+                label = f"{method}, {course}, {'facing' if facing else 'facing unspecified'}"
+                rows[label] = median_figures(figures) | {"memory_mib": memory}
+                print(f"{label}: " + _format(rows[label]))
+    return rows
 
 
 def latency(model: DRMM, ceiling: float | None, decisions: int = 60) -> float:
     """Median wall time of one decision (both sampling passes), ms, after a warm-up."""
     playback = Playback(model, PlaybackConfig(max_head_height=None if ceiling is None else (ceiling, ceiling)))
-    history = playback.bootstrap()
+    history = playback.real_start()
     flag = np.array([3.0, 0.0])
     times = []
     for _ in range(decisions + 3):
@@ -80,6 +113,8 @@ def stills(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, type=Path, help="DRMM checkpoint")
+    parser.add_argument("--matching", type=Path, help="motion-matching database (motion train matching) beside it")
+    parser.add_argument("--mdn", type=Path, help="MDN checkpoint (motion train mdn) beside it")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each take")
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the takes; figures are medians over them")
     parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results", help="JSON goes here")
@@ -96,8 +131,21 @@ def main(argv: list[str] | None = None) -> int:
 
     clips = held_out_clips([BANDAI_ZIP], LOCOMOTION, skeleton.name, fps)
     real = median_figures([motion_metrics(clip, fps, skeleton) for clip in clips])
+    long_enough = [clip for clip in clips if len(clip) >= 3 * fps]
+    worst = median_figures([worst_window(clip, fps, skeleton) for clip in long_enough])
+    real |= {f"worst_3s_{key}": value for key, value in worst.items()}
     report["real"] = real | {"clips": len(clips)}
     print(f"real held-out locomotion ({len(clips)} test clips, median per clip): " + _format(real))
+
+    naturalness = Naturalness(clips, fps, preset_roles(skeleton.name))
+    report["real"]["naturalness"] = naturalness.real_figure(clips)
+    print(f"naturalness of the real held-out clips (to the other clips' windows): {report['real']['naturalness']:.3f}")
+    methods = {"DRMM default": (model, PlaybackConfig()), "DRMM App. C": (model, APP_C)}
+    if args.mdn:
+        methods["MDN"] = (load_model(args.mdn, kinds=("mdn",)), PlaybackConfig())
+    if args.matching:
+        methods["motion matching"] = (load_model(args.matching, kinds=("matching",)), PlaybackConfig())
+    report["side_by_side"] = side_by_side(methods, seeds, args.seconds, naturalness)
 
     course = parse_flags(COURSE)
     report["takes"] = {}

@@ -43,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         "motion generate", "Generate a take with a trained DRMM: the character walks to flags; render it to video."
     )
     command.add_argument(
-        "--model", required=True, type=Path, help="DRMM checkpoint (motion train drmm), or an MDN (motion train mdn)"
+        "--model",
+        required=True,
+        type=Path,
+        help="DRMM checkpoint (motion train drmm), an MDN (motion train mdn) or a motion-matching database (motion train matching)",
     )
     command.add_argument("--seconds", type=float, default=20.0, help="length of the take")
     command.add_argument(
@@ -148,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         for p in (None if args.no_video else args.out, args.positions, args.laforge, args.bvh, args.log, args.stills)
         if p
     ]
-    print("wrote " + ", ".join(str(p) for p in written))
+    if written:
+        print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

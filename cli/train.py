@@ -1,4 +1,4 @@
-"""`motion train drmm|hgvae|mdn|ik|avips`: train a model on a preprocessed dataset (training.train_drmm, ...)
+"""`motion train drmm|hgvae|mdn|ik|avips|matching`: train a model on a preprocessed dataset (training.train_drmm, ...)
 or, for inverse kinematics, on random configurations of a task (training.train_ik_drmm, train_avips).
 
 Every flag maps onto a field of the model's training config (training.DRMMTraining, HGVAETraining,
@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.common import add_debug_argument, make, parser, run_guarded, split_list
+from cli.common import add_debug_argument, add_read_arguments, make, parser, read_options, run_guarded, split_list
 from motion.errors import InputError
 from motion.ik.targets import TARGETS
 from motion.ik.tasks import TASKS
@@ -28,6 +28,7 @@ from training import (
 from training.avips import VARIANTS, AVIPSTraining, train_avips
 from training.distributed import DEVICES
 from training.ik import IKTraining, train_ik_drmm
+from training.matching import MatchingBuild, build_matching
 
 MODELS = {
     "drmm": "Deep Residual Mixture Model on segments",
@@ -35,6 +36,7 @@ MODELS = {
     "mdn": "mixture density network on segments (the DRMM's conditional baseline)",
     "ik": "DRMM on random configurations of an IK task (2-D humanoid or Panda arm)",
     "avips": "aVIPS conditional Gaussian mixture for IK (Panda arm or 2-D humanoid), or its baselines",
+    "matching": "motion-matching database of mocap clips (the industry's locomotion baseline)",
 }
 SELECTION = DataSelection()
 
@@ -355,12 +357,45 @@ def run_avips(args: argparse.Namespace) -> int:
     return 0
 
 
+# motion train matching ------------------------------------------------------------------------
+
+MATCHING_DEFAULTS = MatchingBuild()
+
+
+def build_matching_parser() -> argparse.ArgumentParser:
+    command = parser(
+        "motion train matching",
+        "Build a motion-matching database (Learned Motion Matching's features) from mocap clips, to play with "
+        "`motion generate --model` beside the DRMM.",
+    )
+    command.add_argument("inputs", nargs="+", help="files, folders (searched recursively) or zip archives")
+    add_output_arguments(command)
+    command.add_argument("--contents", help="comma-separated content labels to use, e.g. walk,run (default: all)")
+    command.add_argument(
+        "--splits", default=",".join(MATCHING_DEFAULTS.splits),
+        help="comma-separated splits whose clips go in (as preprocessing splits them)",
+    )  # fmt: skip
+    command.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    add_read_arguments(command)
+    add_debug_argument(command)
+    return command
+
+
+def run_matching(args: argparse.Namespace) -> int:
+    config = make(
+        MatchingBuild, contents=split_list(args.contents), splits=split_list(args.splits), read=read_options(args)
+    )
+    build_matching(args.inputs, args.out, config, overwrite=args.overwrite)
+    return 0
+
+
 COMMANDS = {
     "drmm": (build_drmm_parser, run_drmm),
     "hgvae": (build_hgvae_parser, run_hgvae),
     "mdn": (build_mdn_parser, run_mdn),
     "ik": (build_ik_parser, run_ik),
     "avips": (build_avips_parser, run_avips),
+    "matching": (build_matching_parser, run_matching),
 }
 
 

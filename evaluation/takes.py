@@ -8,11 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from motion.clip import resample
-from motion.formats import list_sources, read_source
 from motion.models import DRMM, MDN
-from motion.skeleton import resolve_joint_map
-from motion.splits import split_sources
+from motion.splits import split_clips
 from playback.loop import Playback, PlaybackConfig, Take
 
 
@@ -52,12 +49,4 @@ def held_out_clips(
     Returns:
         one (frames, joints, 3) array per clip.
     """
-    sources, _ = split_sources(list_sources(paths), contents)
-    clips = []
-    for source in sources:
-        if source.split != split:
-            continue
-        for clip in read_source(source.source):
-            clip = clip.remap(resolve_joint_map(clip.skeleton, skeleton, None, clip.source))
-            clips.append(resample(clip.positions, clip.fps, fps))
-    return clips
+    return [clip.positions for clip in split_clips(paths, contents, skeleton, fps, (split,))]

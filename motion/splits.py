@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
+from motion.clip import Clip, resample
 from motion.errors import InputError
+from motion.formats import ReadOptions, list_sources, read_source
 from motion.formats.sources import Source
+from motion.skeleton import resolve_joint_map
 
 SPLIT_PERIOD = 10
 TEST_INDEX = 0
@@ -75,3 +79,35 @@ def split_sources(sources: list[Source], contents: Iterable[str] = ()) -> tuple[
     names = clip_names(kept)
     splits = assign_splits(names)
     return [SplitSource(source, name, splits[name]) for source, name in zip(kept, names)], len(sources) - len(kept)
+
+
+def split_clips(
+    paths: Iterable[str | Path],
+    contents: Iterable[str],
+    skeleton: str,
+    fps: float,
+    splits: Iterable[str],
+    options: ReadOptions = ReadOptions(),
+) -> list[Clip]:
+    """The clips of some splits, as preprocessing splits them, on preset `skeleton` at `fps`.
+
+    Args:
+        paths: mocap files, folders or zip archives (as `motion preprocess` takes them).
+        contents: content labels to keep (e.g. the locomotion ones); empty keeps all.
+        splits: of "train", "val", "test".
+        options: how to read the files.
+    Returns:
+        the clips, in listing order, positions (frames, joints, 3) metres, Z-up.
+    Raises:
+        InputError: a file that cannot be read or mapped onto the skeleton, naming it.
+    """
+    wanted = set(splits)
+    sources, _ = split_sources(list_sources(paths), contents)
+    clips = []
+    for source in sources:
+        if source.split not in wanted:
+            continue
+        for clip in read_source(source.source, options):
+            clip = clip.remap(resolve_joint_map(clip.skeleton, skeleton, None, clip.source))
+            clips.append(replace(clip, positions=resample(clip.positions, clip.fps, fps), fps=fps))
+    return clips

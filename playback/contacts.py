@@ -4,7 +4,9 @@ A sampled toe that should be planted drifts a little from pose to pose; over a t
 as skating. `FootLock` pins a toe where it touched down while it stays low, moves its foot by
 the same horizontal offset, and bends the knee by two-bone IK so hip, knee and ankle keep their
 lengths. When the toe lifts, slips too far from its pin, or the leg cannot reach, the pin is
-released and the offset fades out over a few frames, so nothing jumps.
+released and the offset fades out over a few frames, so nothing jumps. A toe sampled under the
+floor (on sharp turns, mostly) is pitched up about its ankle onto the floor, its bone length kept,
+and an ankle under the floor is lifted onto it by the same IK.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class FootLock:
                 offset = self._offset(index, leg, pose)
                 if offset.abs().max() > 0:
                     out[frame] = self._move_foot(out[frame], leg, offset)
+                out[frame] = above_floor(out[frame], leg)
             self.previous = pose
         return out
 
@@ -166,3 +169,30 @@ class FootLock:
         pose[leg.toe] = pose[leg.toe] + (ankle - pose[leg.ankle])
         pose[leg.knee], pose[leg.ankle] = knee, ankle
         return pose
+
+
+def above_floor(pose: Tensor, leg: Leg) -> Tensor:
+    """The pose with this leg's ankle and toe at or above the floor (z = 0): an ankle under it lifted
+    by two-bone IK, then a toe under it pitched up about the ankle, its bone length kept.
+
+    Args:
+        pose: (J, 3) global positions, metres.
+    Returns:
+        (J, 3), the same tensor when nothing is under the floor.
+    """
+    if pose[leg.toe, 2] >= 0 and pose[leg.ankle, 2] >= 0:
+        return pose
+    pose = pose.clone()
+    if pose[leg.ankle, 2] < 0:
+        target = pose[leg.ankle].clone()
+        target[2] = 0.0
+        knee, ankle = two_bone_ik(pose[leg.hip], pose[leg.knee], pose[leg.ankle], target)
+        pose[leg.toe] = pose[leg.toe] + (ankle - pose[leg.ankle])
+        pose[leg.knee], pose[leg.ankle] = knee, ankle
+    bone = pose[leg.toe] - pose[leg.ankle]
+    if pose[leg.toe, 2] < 0:
+        length, rise = bone.norm(), -pose[leg.ankle, 2]  # the toe's height over the ankle that puts it on the floor
+        ground = bone[:2] / bone[:2].norm().clamp_min(1e-8)
+        flat = (length**2 - rise**2).clamp_min(0).sqrt()
+        pose[leg.toe] = pose[leg.ankle] + torch.cat([ground * flat, rise.reshape(1)])
+    return pose

@@ -7,6 +7,7 @@ import numpy as np
 from motion.errors import InputError
 
 COURSE = "3,0;3,3;0,3;0,0"  # the scripted square course of the playback figures and the demo
+SHARP_COURSE = "4,0;0.5,3;4.5,4.5;0,6.5"  # flags 4-5 m apart (7.6 m back to the first), turns of 120-145 degrees
 
 
 def parse_flags(text: str) -> np.ndarray:

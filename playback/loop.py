@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +21,28 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from motion.assets import LOCOMOTION_CLIPS
 from motion.clip import Clip, resample
 from motion.encoding import encode_context
 from motion.errors import InputError
+from motion.formats import list_sources, read_source
 from motion.geometry import from_local_frame, to_local_frame
 from motion.layout import SegmentLayout
-from motion.models import DRMM, MDN, Condition, load_model
+from motion.models import DRMM, MDN, Condition, MotionMatching, load_model
 from motion.models.mdn import mdn_inputs
 from motion.skeleton import preset_roles, resolve_joint_map
 from playback.contacts import FootLock
 from playback.flags import FlagCourse
 from playback.goals import CLIPPING_MODES, clip_along_direction, clip_box
+from playback.matching import MatchingController
 from playback.metrics import motion_metrics, steering_metrics
 from playback.seams import inertialize
 
 DRMM_CLIPPING = "direction"
 """The goal clipping a DRMM plays with unless told otherwise (README, "Generate a take toward flags")."""
+
+START_CLIP = "dataset-2_walk_normal_001.bvh"
+"""The shipped clip (motion.assets.LOCOMOTION_CLIPS) whose first frames start a take by default."""
 
 Goal = tuple[slice, Tensor, float]
 """Known goal variables of a decision: the layout's slice, their values and their weight m."""
@@ -146,41 +154,51 @@ class Playback:
         ValueError: settings the model cannot take.
     """
 
-    def __init__(self, model: DRMM | MDN, config: PlaybackConfig | None = None, seed: int = 0) -> None:
+    def __init__(self, model: DRMM | MDN | MotionMatching, config: PlaybackConfig | None = None, seed: int = 0) -> None:
         config = config or PlaybackConfig()
+        searched = isinstance(model, (MDN, MotionMatching))  # no goals to sample, so nothing to clip
         if config.clipping is None:
-            config = replace(config, clipping="none" if isinstance(model, MDN) else DRMM_CLIPPING)
+            config = replace(config, clipping="none" if searched else DRMM_CLIPPING)
         metadata = model.metadata
         if metadata is None or not isinstance(metadata.layout, SegmentLayout):
             raise InputError(
                 "the model's checkpoint has no segment layout, skeleton and rate; train it with motion train"
             )
-        if isinstance(model, MDN) and (config.clipping != "none" or config.max_head_height is not None):
+        if searched and (config.clipping != "none" or config.max_head_height is not None):
+            what = "motion matching plays recorded frames"
+            if isinstance(model, MDN):
+                what = "an MDN cannot sample goals given the context"
             raise ValueError(
-                "an MDN cannot sample goals given the context, so it takes neither goal clipping nor a head "
-                "ceiling; use clipping 'none' and no --max-head-height, or a DRMM"
+                f"{what}, so it takes neither goal clipping nor a head ceiling; use clipping 'none' and no "
+                "--max-head-height, or a DRMM"
             )
         self.model, self.config = model, config
         self.layout, self.skeleton, self.fps = metadata.layout, metadata.skeleton, metadata.fps
         self.roles = preset_roles(self.skeleton.name)
-        self.device = next(model.parameters()).device
+        self.device = next(chain(model.parameters(), model.buffers())).device  # a database has only buffers
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.history_frames = self.layout.current_frame + 1
         self.step = self.layout.next_pose_count
         self._previous: Tensor | None = None
+        self.matching = None
+        if isinstance(model, MotionMatching):
+            self.matching = MatchingController(
+                model, self.skeleton, self.fps, self.step, config.facing, config.blend_frames, config.blend_seams
+            )
         self.bone_lengths = self._median_bone_lengths() if config.fit_bones else None
 
     @classmethod
     def from_checkpoint(
         cls, path: str | Path, config: PlaybackConfig | None = None, seed: int = 0, device: str | torch.device = "cpu"
     ) -> Playback:
-        """Playback with the DRMM or MDN of a checkpoint (motion train drmm / mdn).
+        """Playback with the DRMM, MDN or motion-matching database of a checkpoint (motion train drmm /
+        mdn / matching).
 
         Raises:
             InputError: unreadable, another kind of model, or settings the model cannot take.
         """
-        model = load_model(path, device, kinds=("drmm", "mdn"))
+        model = load_model(path, device, kinds=("drmm", "mdn", "matching"))
         try:
             return cls(model, config, seed)
         except ValueError as err:  # InputError included: name the file
@@ -254,6 +272,11 @@ class Playback:
             poses (step, J, 3) global, and the decision's log entry.
         """
         config = self.config
+        if self.matching is not None:
+            poses, log = self.matching.decide(history, flag)
+            if self.bone_lengths is not None:
+                poses = fit_bone_lengths(poses, self.skeleton.parents, self.bone_lengths)
+            return poses, log
         context, origin, facing = self.context(history)
         target = self.goal_position(flag, origin, facing)
         distance = target.norm().clamp_min(1e-6)
@@ -361,6 +384,19 @@ class Playback:
             )
         return positions[: self.history_frames]
 
+    def real_start(self) -> Tensor:
+        """A take's default start: real frames, so that the first decision continues a motion state
+        rather than a model sample (whose held context blocks start a take with jerk and uneven
+        bones). Motion matching starts from its database's first clip; a DRMM or an MDN from the
+        first frames of the shipped walk clip START_CLIP, on the model's skeleton and rate
+        (`bootstrap` where the model's skeleton cannot take it). (frames, J, 3) global, metres."""
+        if self.matching is not None:
+            return self.matching.start(self.history_frames)
+        try:
+            return torch.as_tensor(self.start_frames(_start_clip())).float()
+        except InputError:  # a skeleton the shipped clip does not map onto
+            return self.bootstrap()
+
     def bootstrap(self) -> Tensor:
         """A start history from one unconditional sample: each context block's mean pose held
         over its frames, then the sample's next poses. (frames, J, 3), at the origin facing +x."""
@@ -392,12 +428,12 @@ class Playback:
         Args:
             seconds: length of the take.
             flags: (n, 2) scripted flags, cycled; None for random flags.
-            start: (frames >= current_frame + 1, J, 3) real frames to start from; None bootstraps
-                from a model sample.
+            start: (frames >= current_frame + 1, J, 3) real frames to start from; None starts
+                from `real_start`.
             progress: show a tqdm bar.
         """
         config = self.config
-        history = self.bootstrap() if start is None else torch.as_tensor(start[: self.history_frames]).float()
+        history = self.real_start() if start is None else torch.as_tensor(start[: self.history_frames]).float()
         # The model continues from its own poses; only what is shown has its feet planted.
         shown_poses = FootLock(self.skeleton, self.fps) if config.lock_feet else (lambda poses: poses)
         frames = [shown_poses(history)]
@@ -450,12 +486,23 @@ class Playback:
 
     def _median_bone_lengths(self) -> Tensor:
         """(J,) median length of each joint's bone to its parent over unconditional samples (0 at roots)."""
+        if self.matching is not None:  # the database's own frames
+            return torch.median(bone_lengths(self.model.positions, self.skeleton.parents), 0).values
         if isinstance(self.model, MDN):  # next poses from the mean context and goals
             poses, _ = self.model.sample(self.model.input_mean[None].float(), 256, generator=self.generator)
         else:
             poses = self.model.sample(1024, sort=False, generator=self.generator).samples[:, self.layout.next_poses]
         poses = poses.reshape(-1, self.layout.joints, 3)
         return torch.median(bone_lengths(poses, self.skeleton.parents), 0).values
+
+
+@cache
+def _start_clip() -> Clip:
+    """The shipped clip takes start from (START_CLIP in the sample clips), read once."""
+    for source in list_sources([LOCOMOTION_CLIPS]):
+        if source.name.endswith(START_CLIP):
+            return read_source(source)[0]
+    raise InputError(f"{LOCOMOTION_CLIPS}: has no {START_CLIP}")
 
 
 def bone_lengths(poses: Tensor, parents: tuple[int, ...]) -> Tensor:

@@ -101,3 +101,21 @@ def steering_metrics(
         "mean_seconds_to_flag": float(times.mean()) if len(reached) else float("nan"),
         "facing_error_deg": float(np.mean(errors)) if errors else float("nan"),
     }
+
+
+def worst_window(
+    positions: np.ndarray, fps: float, skeleton: Skeleton, seconds: float = 3.0, skip_frames: int = 0
+) -> dict[str, float]:
+    """The worst `seconds` of a take: motion_metrics over every window of that length (stride a
+    second), each figure's maximum over the windows (foot skating, bone-length CV, jerk, floor
+    penetration).
+
+    Args:
+        positions: (frames, joints, 3) the take.
+        skip_frames: frames at the start not measured (a given start that the method did not make).
+    """
+    length, stride = int(round(seconds * fps)), max(int(round(fps)), 1)
+    positions = positions[skip_frames:]
+    starts = range(0, max(len(positions) - length, 0) + 1, stride)
+    rows = [motion_metrics(positions[start : start + length], fps, skeleton) for start in starts]
+    return {key: float(np.nanmax([row[key] for row in rows])) for key in rows[0]}

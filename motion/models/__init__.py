@@ -13,10 +13,11 @@ from motion.models.avips import AVIPS, AVIPSConfig
 from motion.models.conditions import Condition
 from motion.models.drmm import DRMM, DRMMConfig, Objective, Samples, TrainingTerms
 from motion.models.hgvae import HGVAE, HGVAEConfig
+from motion.models.matching import MatchingConfig, MotionMatching
 from motion.models.mdn import MDN, MDNConfig
 
-Model = DRMM | HGVAE | MDN | AVIPS
-KINDS = {"drmm": DRMM, "hgvae": HGVAE, "mdn": MDN, "avips": AVIPS}
+Model = DRMM | HGVAE | MDN | AVIPS | MotionMatching
+KINDS = {"drmm": DRMM, "hgvae": HGVAE, "mdn": MDN, "avips": AVIPS, "matching": MotionMatching}
 """The model class of each checkpoint kind."""
 
 
@@ -42,6 +43,8 @@ __all__ = [
     "DRMMConfig",
     "HGVAEConfig",
     "MDNConfig",
+    "MatchingConfig",
+    "MotionMatching",
     "Model",
     "ModelMetadata",
     "Objective",

@@ -1,0 +1,235 @@
+"""Motion matching (Clavet, GDC 2016; Holden et al., "Learned Motion Matching", 2020): a database of
+real frames, each described by a feature vector, and a nearest-neighbour search over it.
+
+A frame's features, in its own character frame (the root projected on the ground at the origin,
+facing +x, as segments are normalised), are those of Learned Motion Matching: the root's future
+ground positions and facing directions at `trajectory_frames` frames ahead, both feet's positions
+and velocities, and the hips' velocity. Each group is standardised by the mean standard deviation of
+its dimensions over the database and multiplied by its weight, so that a Euclidean distance weighs
+the groups as configured; the search is brute force over every playable frame (one matrix product:
+a few milliseconds for a few hundred thousand frames).
+
+The controller that builds queries and plays the matched frames is playback.matching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from motion.encoding import character_frame
+from motion.geometry import directions_to_local_frame, to_local_frame
+from motion.skeleton import Skeleton, preset_roles
+
+FEATURE_GROUPS = ("trajectory_positions", "trajectory_directions", "foot_positions", "foot_velocities", "hip_velocity")
+"""The feature groups, in the order of a feature vector."""
+
+FEET = ("left_foot", "right_foot")
+"""The joints whose positions and velocities are matched (laforge20's ankles)."""
+
+
+@dataclass(frozen=True)
+class MatchingConfig:
+    """A motion-matching database: its size and how its features are weighed.
+
+    Attributes:
+        frames: database frames (every frame of every clip, playable or not).
+        joints: joints per frame.
+        trajectory_frames: frames ahead of the future root positions and directions (LMM: 20, 40, 60).
+        weights: multiplier of each feature group (FEATURE_GROUPS order) after standardisation.
+    """
+
+    frames: int
+    joints: int
+    trajectory_frames: tuple[int, ...] = (20, 40, 60)
+    weights: tuple[float, ...] = (1.0, 1.5, 0.75, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trajectory_frames", tuple(self.trajectory_frames))
+        object.__setattr__(self, "weights", tuple(self.weights))
+        if len(self.weights) != len(FEATURE_GROUPS):
+            raise ValueError(f"weights: one per feature group ({', '.join(FEATURE_GROUPS)}), got {len(self.weights)}")
+
+    @property
+    def group_sizes(self) -> tuple[int, ...]:
+        steps = len(self.trajectory_frames)
+        return (2 * steps, 2 * steps, 3 * len(FEET), 3 * len(FEET), 3)
+
+    @property
+    def features(self) -> int:
+        return sum(self.group_sizes)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"trajectory_frames": list(self.trajectory_frames), "weights": list(self.weights)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MatchingConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def pose_features(window: Tensor, fps: float, feet: Sequence[int], roles: dict[str, int]) -> Tensor:
+    """The pose part of the features (both feet's positions and velocities, the hips' velocity) of
+    the last frame of each window, in that frame's character frame.
+
+    Args:
+        window: (..., 2, J, 3) global positions of the frame before and the frame itself, metres.
+        fps: frames per second (velocities are backward differences, m/s).
+        feet: joint indices of the feet.
+        roles: as motion.skeleton.preset_roles gives them.
+    Returns:
+        (..., 15) feet positions (6), feet velocities (6), hip velocity (3).
+    """
+    origin, facing = character_frame(window[..., -1, :, :], roles)
+    index = [*feet, roles["root"]]
+    velocity = (window[..., -1, index, :] - window[..., -2, index, :]) * fps
+    feet_local = to_local_frame(window[..., -1, list(feet), :], origin, facing)
+    velocity_local = directions_to_local_frame(velocity, facing)
+    return torch.cat([feet_local.flatten(-2), velocity_local.flatten(-2)], -1)
+
+
+def trajectory_features(future_roots: Tensor, future_facings: Tensor, origin: Tensor, facing: Tensor) -> Tensor:
+    """The trajectory part of the features: future ground positions and facing directions in the
+    character frame of (origin, facing).
+
+    Args:
+        future_roots: (..., steps, 3) global root positions ahead, metres.
+        future_facings: (..., steps, 3) unit ground facings there.
+        origin, facing: (..., 3) the current character frame.
+    Returns:
+        (..., 4 * steps): the positions' x, y (2 * steps), then the directions' x, y (2 * steps).
+    """
+    positions = to_local_frame(future_roots, origin, facing)[..., :2]
+    directions = directions_to_local_frame(future_facings, facing)[..., :2]
+    return torch.cat([positions.flatten(-2), directions.flatten(-2)], -1)
+
+
+class MotionMatching(nn.Module):
+    """The database: real frames, their features, their standardisation, and which frames can be
+    jumped to (every trajectory step and the velocities defined, within one clip).
+
+    Buffers (saved in the checkpoint):
+        positions: (frames, J, 3) float32 global positions of every clip, one after another, metres.
+        clip_end: (frames,) int64 index one past the last frame of each frame's clip.
+        features: (frames, F) float32 raw features (NaN where undefined).
+        offset, scale: (F,) the standardisation: (features - offset) / scale.
+        playable: (frames,) bool.
+        speed: () the database's median ground speed of the root while moving, m/s.
+    """
+
+    def __init__(self, config: MatchingConfig) -> None:
+        super().__init__()
+        self.config = config
+        frames, joints, width = config.frames, config.joints, config.features
+        self.register_buffer("positions", torch.zeros(frames, joints, 3))
+        self.register_buffer("clip_end", torch.zeros(frames, dtype=torch.long))
+        self.register_buffer("features", torch.zeros(frames, width))
+        self.register_buffer("offset", torch.zeros(width))
+        self.register_buffer("scale", torch.ones(width))
+        self.register_buffer("playable", torch.zeros(frames, dtype=torch.bool))
+        self.register_buffer("speed", torch.tensor(1.0))
+        self.metadata = None  # ModelMetadata, set by motion.checkpoint.restore_model or build_database
+        self._normalised: Tensor | None = None
+
+    @classmethod
+    def from_config(cls, data: dict) -> MotionMatching:
+        return cls(MatchingConfig.from_dict(data))
+
+    @classmethod
+    def build(
+        cls, clips: Sequence[np.ndarray], skeleton: Skeleton, fps: float, config: MatchingConfig | None = None
+    ) -> MotionMatching:
+        """A database of `clips` (each (frames, J, 3) global positions, metres, Z-up, no gaps) on `skeleton` at `fps`.
+
+        Raises:
+            ValueError: no clip is long enough to hold one playable frame.
+        """
+        joints = len(skeleton)
+        total = sum(len(clip) for clip in clips)
+        config = config or MatchingConfig(frames=total, joints=joints)
+        config = MatchingConfig(total, joints, config.trajectory_frames, config.weights)
+        model = cls(config)
+        roles = preset_roles(skeleton.name)
+        feet = [skeleton.index(name) for name in FEET]
+        ahead = max(config.trajectory_frames)
+        rows, ends, speeds = [], [], []
+        for clip in clips:
+            positions = torch.as_tensor(clip, dtype=torch.float32)
+            count = len(positions)
+            features = torch.full((count, config.features), float("nan"))
+            if count > ahead + 1:
+                origin, facing = character_frame(positions, roles)
+                now = torch.arange(1, count - ahead)
+                steps = now[:, None] + torch.tensor(config.trajectory_frames)
+                trajectory = trajectory_features(origin[steps], facing[steps], origin[now], facing[now])
+                window = torch.stack([positions[now - 1], positions[now]], 1)
+                features[now] = torch.cat([trajectory, pose_features(window, fps, feet, roles)], -1)
+                ground = (origin[1:, :2] - origin[:-1, :2]).norm(dim=-1) * fps
+                speeds.append(ground)
+            rows.append(features)
+            ends.append(torch.full((count,), sum(len(c) for c in ends) + count, dtype=torch.long))
+        features = torch.cat(rows)
+        playable = torch.isfinite(features).all(1)
+        if not playable.any():
+            raise ValueError(f"no clip is longer than {ahead + 1} frames, so none has a future trajectory to match")
+        model.positions.copy_(torch.cat([torch.as_tensor(c, dtype=torch.float32) for c in clips]))
+        model.clip_end.copy_(torch.cat(ends))
+        model.features.copy_(features)
+        model.playable.copy_(playable)
+        usable = features[playable]
+        model.offset.copy_(usable.mean(0))
+        scale, start = torch.empty(config.features), 0
+        for size, weight in zip(config.group_sizes, config.weights, strict=True):
+            scale[start : start + size] = usable[:, start : start + size].std(0).mean().clamp_min(1e-6) / weight
+            start += size
+        model.scale.copy_(scale)
+        moving = torch.cat(speeds)
+        model.speed.copy_(moving[moving > 0.3].median() if (moving > 0.3).any() else torch.tensor(1.0))
+        return model
+
+    def group_slice(self, name: str) -> slice:
+        """The columns of feature group `name` (FEATURE_GROUPS)."""
+        start = 0
+        for group, size in zip(FEATURE_GROUPS, self.config.group_sizes, strict=True):
+            if group == name:
+                return slice(start, start + size)
+            start += size
+        raise KeyError(name)
+
+    def normalised(self) -> Tensor:
+        """(frames, F) standardised, weighted features; +inf rows where a frame is not playable."""
+        if self._normalised is None:
+            values = (self.features - self.offset) / self.scale
+            self._normalised = torch.where(self.playable[:, None], values, torch.inf)
+        return self._normalised
+
+    def search(self, query: Tensor, mask: Tensor | None = None) -> tuple[int, float]:
+        """The playable frame nearest the query.
+
+        Args:
+            query: (F,) raw features (as `features` holds them).
+            mask: (F,) bool, the features that count (None: all); the facing-unspecified mode leaves
+                the trajectory directions out.
+        Returns:
+            the frame index and its squared distance in the standardised space.
+        """
+        database = self.normalised()
+        target = (query.to(database) - self.offset) / self.scale
+        if mask is not None:
+            database, target = database[:, mask], target[mask]
+        cost = (database - target).pow(2).sum(1)
+        best = int(cost.argmin())
+        return best, float(cost[best])
+
+    def cost(self, frame: int, query: Tensor, mask: Tensor | None = None) -> float:
+        """Squared standardised distance of one database frame to the query (inf when not playable)."""
+        if not bool(self.playable[frame]):
+            return float("inf")
+        difference = (self.features[frame] - query.to(self.features)) / self.scale
+        if mask is not None:
+            difference = difference[mask]
+        return float(difference.pow(2).sum())
