@@ -38,7 +38,11 @@ def machine() -> str:
     import torch
 
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
-    return f"{cpu}, {os.cpu_count()} cores{memory}{gpu}; Python {platform.python_version()}, torch {torch.__version__}"
+    kernels = torch.backends.cpu.get_cpu_capability()  # what torch runs: ATEN_CPU_CAPABILITY can lower it
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}{gpu}; Python {platform.python_version()}, torch {torch.__version__} "
+        f"({kernels} kernels)"
+    )
 
 
 class Report:

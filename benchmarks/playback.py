@@ -90,6 +90,24 @@ def latency(model: DRMM, ceiling: float | None, decisions: int = 60) -> float:
     return float(np.median(times[3:]) * 1000)
 
 
+def starts(model: DRMM) -> dict[str, dict[str, list[float]]]:
+    """3 s takes (seeds 1-4, the square) from the default real start and from a model sample
+    (`Playback.bootstrap`, the start before): each take's jerk (m/s^3) and bone-length CV (%)."""
+    figures = {}
+    for name in ("real start", "model sample"):
+        jerk, cv = [], []
+        for seed in (1, 2, 3, 4):
+            playback = Playback(model, PlaybackConfig(), seed)
+            start = None if name == "real start" else playback.bootstrap().numpy()
+            take = playback.run(3.0, parse_flags(COURSE), start)
+            row = motion_metrics(take.positions, take.fps, playback.skeleton)
+            jerk.append(row["jerk_m_s3"])
+            cv.append(row["bone_length_cv_percent"])
+        figures[name] = {"jerk_m_s3": jerk, "bone_length_cv_percent": cv}
+        print(f"3 s takes from a {name}: jerk {_format_list(jerk)} m/s^3, bone-length CV {_format_list(cv)} %")
+    return figures
+
+
 def render_speed(skeleton: Skeleton, positions: np.ndarray, flags: np.ndarray, fps: float) -> float:
     renderer = Renderer(skeleton, RenderConfig())
     frames = renderer.frames(positions, fps, flags)
@@ -119,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the takes; figures are medians over them")
     parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results", help="JSON goes here")
     parser.add_argument("--stills", type=Path, default=ROOT / "docs" / "playback-stills.png")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="only the 3 s starts, decision latency and rendering (no JSON)"
+    )
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -128,6 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     skeleton, fps = model.metadata.skeleton, model.metadata.fps
     print(f"model {args.model} ({model.metadata.iteration} iterations); {args.seconds:g} s takes, seeds {seeds}")
     report: dict = {"machine": machine(), "model": str(args.model), "seconds": args.seconds, "seeds": seeds}
+    report["start"] = starts(model)
+    report["decision_ms"] = {"free": latency(model, None), "ceiling 1.3 m": latency(model, 1.3)}
+    print(f"decision latency (median, ms): {report['decision_ms']}; 5 frames = 167 ms of animation")
+    playback = Playback(model, PlaybackConfig())
+    take = playback.run(10.0, parse_flags(COURSE))
+    report["render_fps_640x360"] = [render_speed(skeleton, take.positions, take.flags, take.fps) for _ in range(3)]
+    print(f"rendering at 640x360 (3 runs of 300 frames): {_format_list(report['render_fps_640x360'])} frames/s")
+    if args.speed_only:
+        return 0
 
     clips = held_out_clips([BANDAI_ZIP], LOCOMOTION, skeleton.name, fps)
     real = median_figures([motion_metrics(clip, fps, skeleton) for clip in clips])
@@ -168,10 +198,6 @@ def main(argv: list[str] | None = None) -> int:
         report["takes"][label] = median_figures(rows)["head_height_m"]
         print(f"{label} {report['takes'][label]:.2f} m (median over frames)")
 
-    report["decision_ms"] = {"free": latency(model, None), "ceiling 1.3 m": latency(model, 1.3)}
-    print(f"decision latency (median, ms): {report['decision_ms']}; 5 frames = 167 ms of animation")
-    report["render_fps_640x360"] = render_speed(skeleton, showcase.positions[:300], showcase.flags[:300], showcase.fps)
-    print(f"rendering at 640x360: {report['render_fps_640x360']:.1f} frames/s")
     stills(skeleton, showcase.positions, showcase.flags, showcase.fps, args.stills)
     print(f"wrote {args.stills}")
 
@@ -179,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     (args.report / "playback.json").write_text(json.dumps(report, indent=1))
     print(f"wrote {args.report / 'playback.json'}")
     return 0
+
+
+def _format_list(values: list[float]) -> str:
+    return ", ".join(f"{value:.3g}" for value in values)
 
 
 def _format(figures: dict) -> str:

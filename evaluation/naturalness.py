@@ -7,6 +7,10 @@ fifth frame, each dimension standardised by its spread over the real windows. A 
 figure is its RMS distance per dimension to the nearest real window; the real clips' own figure is
 the same with each clip's windows matched against the other clips only, so that a method as natural
 as real motion scores about the same.
+
+It asks whether each generated second looks like some real second, not whether a take covers the
+variety of real motion: a controller that replayed one real clip would score like real motion.
+Read it beside the steering and smoothness figures.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from tqdm import tqdm
 
 from motion.assets import LOCOMOTION_CLIPS
 from motion.clip import Clip, resample
-from motion.encoding import encode_context
+from motion.encoding import character_frame, encode_context
 from motion.errors import InputError
 from motion.formats import list_sources, read_source
-from motion.geometry import from_local_frame, to_local_frame
+from motion.geometry import to_local_frame
 from motion.layout import SegmentLayout
 from motion.models import DRMM, MDN, Condition, MotionMatching, load_model
 from motion.models.mdn import mdn_inputs
@@ -36,7 +36,7 @@ from playback.flags import FlagCourse
 from playback.goals import CLIPPING_MODES, clip_along_direction, clip_box
 from playback.matching import MatchingController
 from playback.metrics import motion_metrics, steering_metrics
-from playback.seams import inertialize
+from playback.seams import played_on
 
 DRMM_CLIPPING = "direction"
 """The goal clipping a DRMM plays with unless told otherwise (README, "Generate a take toward flags")."""
@@ -297,10 +297,8 @@ class Playback:
         chosen = int(score.argmax())
         self._previous = nexts[chosen]
         local = nexts[chosen].reshape(self.step, -1, 3)
-        if config.blend_seams:
-            played = to_local_frame(history[None, -3:].reshape(1, -1, 3), origin[None], facing[None])
-            local = inertialize(played.reshape(3, -1, 3), current[chosen].reshape(-1, 3), local, config.blend_frames)
-        poses = from_local_frame(local.reshape(1, -1, 3), origin[None], facing[None])[0].reshape(self.step, -1, 3)
+        blend = config.blend_frames if config.blend_seams else None
+        poses = played_on(history, origin, facing, current[chosen].reshape(-1, 3), local, blend)
         if self.bone_lengths is not None:
             poses = fit_bone_lengths(poses, self.skeleton.parents, self.bone_lengths)
         log = {
@@ -387,15 +385,19 @@ class Playback:
     def real_start(self) -> Tensor:
         """A take's default start: real frames, so that the first decision continues a motion state
         rather than a model sample (whose held context blocks start a take with jerk and uneven
-        bones). Motion matching starts from its database's first clip; a DRMM or an MDN from the
-        first frames of the shipped walk clip START_CLIP, on the model's skeleton and rate
-        (`bootstrap` where the model's skeleton cannot take it). (frames, J, 3) global, metres."""
-        if self.matching is not None:
-            return self.matching.start(self.history_frames)
+        bones): the first frames of the shipped walk clip START_CLIP on the model's skeleton and
+        rate, moved so that the last of them stands at the origin facing +x, as `bootstrap`'s
+        did, for every model alike (`bootstrap` where the model's skeleton cannot take the clip).
+
+        Returns:
+            (current_frame + 1, J, 3) global positions, metres.
+        """
         try:
-            return torch.as_tensor(self.start_frames(_start_clip())).float()
+            frames = torch.as_tensor(self.start_frames(_start_clip())).float()
         except InputError:  # a skeleton the shipped clip does not map onto
             return self.bootstrap()
+        origin, facing = character_frame(frames[-1], self.roles)
+        return to_local_frame(frames.reshape(1, -1, 3), origin[None], facing[None]).reshape(frames.shape)
 
     def bootstrap(self) -> Tensor:
         """A start history from one unconditional sample: each context block's mean pose held
@@ -434,6 +436,8 @@ class Playback:
         """
         config = self.config
         history = self.real_start() if start is None else torch.as_tensor(start[: self.history_frames]).float()
+        if self.matching is not None:
+            self.matching.reset()
         # The model continues from its own poses; only what is shown has its feet planted.
         shown_poses = FootLock(self.skeleton, self.fps) if config.lock_feet else (lambda poses: poses)
         frames = [shown_poses(history)]
@@ -486,8 +490,9 @@ class Playback:
 
     def _median_bone_lengths(self) -> Tensor:
         """(J,) median length of each joint's bone to its parent over unconditional samples (0 at roots)."""
-        if self.matching is not None:  # the database's own frames
-            return torch.median(bone_lengths(self.model.positions, self.skeleton.parents), 0).values
+        if self.matching is not None:  # the database's own frames, those it plays
+            playable = self.model.positions[self.model.playable]
+            return torch.median(bone_lengths(playable, self.skeleton.parents), 0).values
         if isinstance(self.model, MDN):  # next poses from the mean context and goals
             poses, _ = self.model.sample(self.model.input_mean[None].float(), 256, generator=self.generator)
         else:

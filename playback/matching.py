@@ -19,10 +19,10 @@ import torch
 from torch import Tensor
 
 from motion.encoding import character_frame
-from motion.geometry import from_local_frame, to_local_frame
+from motion.geometry import to_local_frame
 from motion.models.matching import FEET, MotionMatching, pose_features, trajectory_features
 from motion.skeleton import Skeleton, preset_roles
-from playback.seams import inertialize
+from playback.seams import played_on
 
 
 @dataclass(frozen=True)
@@ -96,40 +96,51 @@ class MatchingController:
         blend_seams: bool = True,
         control: MatchingControl | None = None,
     ) -> None:
+        if not 2 <= step <= min(model.config.trajectory_frames):
+            raise ValueError(
+                f"motion matching plays 2 to {min(model.config.trajectory_frames)} frames per call (the nearest "
+                f"trajectory step), not {step}"
+            )
         self.model, self.fps, self.step = model, fps, step
         self.control = control or MatchingControl()
         self.blend_frames, self.blend_seams = blend_frames, blend_seams
         self.roles = preset_roles(skeleton.name)
         self.feet = [skeleton.index(name) for name in FEET]
-        self.times = torch.tensor(model.config.trajectory_frames, dtype=torch.float32) / fps
+        self.device = model.positions.device
+        self.times = torch.tensor(model.config.trajectory_frames, dtype=torch.float32, device=self.device) / fps
         self.mask = None
         if not facing:
-            self.mask = torch.ones(model.config.features, dtype=torch.bool)
+            self.mask = torch.ones(model.config.features, dtype=torch.bool, device=self.device)
             self.mask[model.group_slice("trajectory_directions")] = False
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was playing: the next call searches from the history it is given."""
         self.frame: int | None = None  # the database frame shown last
         self.since_search = 0
         self.searched_flag: np.ndarray | None = None
 
-    def start(self, frames: int) -> Tensor:
-        """The first `frames` frames of the database's first clip with a playable frame: a real state
-        to start a take from, (frames, J, 3) global as recorded; the controller plays on from them."""
-        first = int(torch.nonzero(self.model.playable)[0]) - 1  # the frame before: velocities need it
-        self.frame = first + frames - 1
-        if not bool(self.model.playable[self.frame]):  # a clip too short to start there: search at once
-            self.frame = None
-        return self.model.positions[first : first + frames].clone()
-
     def query(self, history: Tensor, flag: np.ndarray) -> Tensor:
-        """The features the character wants now: its pose's and the desired trajectory's. (F,)"""
+        """The features the character wants now, as the database holds its frames' (MotionMatching.build).
+
+        The springs start from the root's current ground velocity and facing, with no acceleration or
+        turning rate: each query plans afresh from the state shown, which the search then matches.
+
+        Args:
+            history: (>= 3, J, 3) the last frames shown, global, metres.
+            flag: (2,) the flag's ground position, metres.
+        Returns:
+            (F,) the desired trajectory's features, then the current pose's.
+        """
         now = history[-1]
         origin, facing = character_frame(now, self.roles)
         root = now[self.roles["root"]]
         velocity = (history[-1, self.roles["root"], :2] - history[-3, self.roles["root"], :2]) * self.fps / 2
-        toward = torch.as_tensor(flag, dtype=torch.float32) - root[:2]
+        toward = torch.as_tensor(flag, dtype=torch.float32, device=self.device) - root[:2]
         distance = toward.norm().clamp_min(1e-6)
         desired = toward / distance * self.model.speed
         ahead = spring_positions(velocity, desired, self.times, self.control.velocity_halflife)
-        future_roots = torch.cat([root[:2] + ahead, torch.zeros(len(ahead), 1)], 1)
+        future_roots = torch.cat([root[:2] + ahead, ahead.new_zeros(len(ahead), 1)], 1)
         angle = math.atan2(float(facing[1]), float(facing[0]))
         angles = spring_angles(
             angle, math.atan2(float(toward[1]), float(toward[0])), self.times, self.control.facing_halflife
@@ -149,7 +160,8 @@ class MatchingController:
         """
         model, control, step = self.model, self.control, self.step
         playing = self.frame
-        can_play_on = playing is not None and playing + step < int(model.clip_end[playing])
+        # Playing on needs the frame shown to be playable (its next frames and trajectory recorded).
+        can_play_on = playing is not None and bool(model.playable[playing])
         flag_moved = self.searched_flag is None or not np.array_equal(flag, self.searched_flag)
         searched, cost = False, float("nan")
         if not can_play_on or flag_moved or self.since_search >= control.search_every:
@@ -174,11 +186,9 @@ class MatchingController:
         local = to_local_frame(recorded.reshape(1, -1, 3), recorded_origin[None], recorded_facing[None]).reshape(
             recorded.shape
         )
-        nexts = local[1:]
-        if self.blend_seams:
-            played = to_local_frame(history[None, -3:].reshape(1, -1, 3), origin[None], facing[None]).reshape(3, -1, 3)
-            nexts = inertialize(played, local[0], nexts, self.blend_frames)
-        poses = from_local_frame(nexts.reshape(1, -1, 3), origin[None], facing[None]).reshape(step, -1, 3)
+        # Every call, not only after a jump: what is left of an earlier jump's offset is measured
+        # afresh and decays on, as the DRMM's decisions are joined (Playback.decide).
+        poses = played_on(history, origin, facing, local[0], local[1:], self.blend_frames if self.blend_seams else None)
         self.frame = best + step
         log = {
             "flag": [float(flag[0]), float(flag[1])],

@@ -116,6 +116,8 @@ def worst_window(
     """
     length, stride = int(round(seconds * fps)), max(int(round(fps)), 1)
     positions = positions[skip_frames:]
+    if len(positions) < 4:  # jerk needs four frames
+        raise ValueError(f"worst_window: {len(positions)} frames after skipping {skip_frames}; need at least 4")
     starts = range(0, max(len(positions) - length, 0) + 1, stride)
     rows = [motion_metrics(positions[start : start + length], fps, skeleton) for start in starts]
     return {key: float(np.nanmax([row[key] for row in rows])) for key in rows[0]}

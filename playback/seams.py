@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from motion.geometry import from_local_frame, to_local_frame
+
 
 def decaying_offset(x0: Tensor, v0: Tensor, a0: Tensor, t: Tensor, duration: float) -> Tensor:
     """The quintic x(t) with x(0) = x0, x'(0) = v0, x''(0) = a0 and x, x', x'' = 0 at `duration`.
@@ -46,3 +48,23 @@ def inertialize(played: Tensor, sampled_current: Tensor, poses: Tensor, duration
     a0 = (played[-1] - 2 * played[-2] + played[-3]) - (poses[1] - 2 * poses[0] + sampled_current)
     t = torch.arange(1, len(poses) + 1, dtype=poses.dtype, device=poses.device)
     return poses + decaying_offset(x0, v0, a0, t, duration)
+
+
+def played_on(
+    history: Tensor, origin: Tensor, facing: Tensor, current: Tensor, poses: Tensor, blend_frames: float | None
+) -> Tensor:
+    """The next poses, given in the character frame of the last frame played, as global poses that
+    continue the history (joined by `inertialize`, or as they are when `blend_frames` is None).
+
+    Args:
+        history: (>= 3, J, 3) the frames played, global, metres.
+        origin, facing: (3,) the character frame of history[-1] (motion.encoding.character_frame).
+        current: (J, 3) the sample's (or the database's) own version of history[-1], in that frame.
+        poses: (n, J, 3) the next poses in that frame.
+    Returns:
+        (n, J, 3) global positions.
+    """
+    if blend_frames is not None:
+        played = to_local_frame(history[None, -3:].reshape(1, -1, 3), origin[None], facing[None])
+        poses = inertialize(played.reshape(3, -1, 3), current, poses, blend_frames)
+    return from_local_frame(poses.reshape(1, -1, 3), origin[None], facing[None]).reshape(poses.shape)

@@ -64,9 +64,9 @@ def build_matching(
         wanted = f" of contents {', '.join(config.contents)}" if config.contents else ""
         raise InputError(f"{', '.join(inputs)}: no clip{wanted} in splits {', '.join(config.splits)}")
     skeleton = load_preset(TRAINING_SKELETON)
-    features = MatchingConfig(0, len(skeleton), config.trajectory_frames, config.weights)
+    weighing = MatchingConfig(0, len(skeleton), config.trajectory_frames, config.weights)  # build sizes it
     try:
-        model = MotionMatching.build([clip.positions for clip in clips], skeleton, FPS, features)
+        model = MotionMatching.build([clip.positions for clip in clips], skeleton, FPS, weighing)
     except ValueError as err:
         raise InputError(f"{', '.join(inputs)}: {err}") from None
     model.metadata = ModelMetadata(

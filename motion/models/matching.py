@@ -6,8 +6,8 @@ facing +x, as segments are normalised), are those of Learned Motion Matching: th
 ground positions and facing directions at `trajectory_frames` frames ahead, both feet's positions
 and velocities, and the hips' velocity. Each group is standardised by the mean standard deviation of
 its dimensions over the database and multiplied by its weight, so that a Euclidean distance weighs
-the groups as configured; the search is brute force over every playable frame (one matrix product:
-a few milliseconds for a few hundred thousand frames).
+the groups as configured; the search is brute force over every playable frame (a few milliseconds
+for a hundred thousand frames).
 
 The controller that builds queries and plays the matched frames is playback.matching.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from motion.encoding import character_frame
+from motion.encoding import character_frame, has_facing
 from motion.geometry import directions_to_local_frame, to_local_frame
 from motion.skeleton import Skeleton, preset_roles
 
@@ -29,7 +29,10 @@ FEATURE_GROUPS = ("trajectory_positions", "trajectory_directions", "foot_positio
 """The feature groups, in the order of a feature vector."""
 
 FEET = ("left_foot", "right_foot")
-"""The joints whose positions and velocities are matched (laforge20's ankles)."""
+"""The joints whose positions and velocities are matched (laforge20's foot joints, at the ankles)."""
+
+MOVING_SPEED = 0.3
+"""m/s; root ground speeds above this count as moving, for the database's walking speed."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,13 @@ class MatchingConfig:
 
     @property
     def group_sizes(self) -> tuple[int, ...]:
+        """Columns of each feature group, FEATURE_GROUPS order."""
         steps = len(self.trajectory_frames)
         return (2 * steps, 2 * steps, 3 * len(FEET), 3 * len(FEET), 3)
 
     @property
     def features(self) -> int:
+        """Columns of a feature vector."""
         return sum(self.group_sizes)
 
     def to_dict(self) -> dict:
@@ -132,8 +137,7 @@ class MotionMatching(nn.Module):
         self.register_buffer("scale", torch.ones(width))
         self.register_buffer("playable", torch.zeros(frames, dtype=torch.bool))
         self.register_buffer("speed", torch.tensor(1.0))
-        self.metadata = None  # ModelMetadata, set by motion.checkpoint.restore_model or build_database
-        self._normalised: Tensor | None = None
+        self.metadata = None  # ModelMetadata, set by motion.checkpoint.restore_model or training.matching
 
     @classmethod
     def from_config(cls, data: dict) -> MotionMatching:
@@ -156,22 +160,27 @@ class MotionMatching(nn.Module):
         roles = preset_roles(skeleton.name)
         feet = [skeleton.index(name) for name in FEET]
         ahead = max(config.trajectory_frames)
-        rows, ends, speeds = [], [], []
+        rows, ends, speeds, end = [], [], [], 0
         for clip in clips:
             positions = torch.as_tensor(clip, dtype=torch.float32)
             count = len(positions)
             features = torch.full((count, config.features), float("nan"))
-            if count > ahead + 1:
+            # A frame can be jumped to when every frame from the one before it to the last trajectory
+            # step is complete and has a facing, as preprocessing keeps segments.
+            good = torch.isfinite(positions).all(-1).all(-1) & has_facing(positions.nan_to_num(), roles)
+            bad_before = torch.cat([torch.zeros(1, dtype=torch.long), (~good).long().cumsum(0)])
+            now = torch.arange(1, max(count - ahead, 1))
+            now = now[bad_before[now + ahead + 1] == bad_before[now - 1]]
+            if len(now):
                 origin, facing = character_frame(positions, roles)
-                now = torch.arange(1, count - ahead)
                 steps = now[:, None] + torch.tensor(config.trajectory_frames)
                 trajectory = trajectory_features(origin[steps], facing[steps], origin[now], facing[now])
                 window = torch.stack([positions[now - 1], positions[now]], 1)
                 features[now] = torch.cat([trajectory, pose_features(window, fps, feet, roles)], -1)
-                ground = (origin[1:, :2] - origin[:-1, :2]).norm(dim=-1) * fps
-                speeds.append(ground)
+                speeds.append((origin[now, :2] - origin[now - 1, :2]).norm(dim=-1) * fps)
             rows.append(features)
-            ends.append(torch.full((count,), sum(len(c) for c in ends) + count, dtype=torch.long))
+            end += count
+            ends.append(torch.full((count,), end, dtype=torch.long))
         features = torch.cat(rows)
         playable = torch.isfinite(features).all(1)
         if not playable.any():
@@ -188,7 +197,8 @@ class MotionMatching(nn.Module):
             start += size
         model.scale.copy_(scale)
         moving = torch.cat(speeds)
-        model.speed.copy_(moving[moving > 0.3].median() if (moving > 0.3).any() else torch.tensor(1.0))
+        moving = moving[moving > MOVING_SPEED]
+        model.speed.copy_(moving.median() if len(moving) else torch.tensor(1.0))
         return model
 
     def group_slice(self, name: str) -> slice:
@@ -200,13 +210,6 @@ class MotionMatching(nn.Module):
             start += size
         raise KeyError(name)
 
-    def normalised(self) -> Tensor:
-        """(frames, F) standardised, weighted features; +inf rows where a frame is not playable."""
-        if self._normalised is None:
-            values = (self.features - self.offset) / self.scale
-            self._normalised = torch.where(self.playable[:, None], values, torch.inf)
-        return self._normalised
-
     def search(self, query: Tensor, mask: Tensor | None = None) -> tuple[int, float]:
         """The playable frame nearest the query.
 
@@ -217,11 +220,9 @@ class MotionMatching(nn.Module):
         Returns:
             the frame index and its squared distance in the standardised space.
         """
-        database = self.normalised()
-        target = (query.to(database) - self.offset) / self.scale
-        if mask is not None:
-            database, target = database[:, mask], target[mask]
-        cost = (database - target).pow(2).sum(1)
+        weights = 1 / self.scale if mask is None else torch.where(mask, 1 / self.scale, 0.0)  # a mask zeroes columns
+        cost = ((self.features - query.to(self.features)) * weights).pow(2).nan_to_num(0.0).sum(1)
+        cost = torch.where(self.playable, cost, torch.inf)
         best = int(cost.argmin())
         return best, float(cost[best])
 
@@ -229,7 +230,5 @@ class MotionMatching(nn.Module):
         """Squared standardised distance of one database frame to the query (inf when not playable)."""
         if not bool(self.playable[frame]):
             return float("inf")
-        difference = (self.features[frame] - query.to(self.features)) / self.scale
-        if mask is not None:
-            difference = difference[mask]
-        return float(difference.pow(2).sum())
+        weights = 1 / self.scale if mask is None else torch.where(mask, 1 / self.scale, 0.0)
+        return float(((self.features[frame] - query.to(self.features)) * weights).pow(2).sum())

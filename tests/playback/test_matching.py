@@ -12,13 +12,15 @@ from evaluation.naturalness import Naturalness
 from evaluation.takes import held_out_clips
 from motion.assets import DRMM_MODEL, LOCOMOTION_CLIPS
 from motion.checkpoint import load_checkpoint
+from motion.encoding import character_frame
 from motion.formats import read_clips
+from motion.geometry import to_local_frame
 from motion.models import DRMM, MotionMatching, load_model
 from motion.skeleton import load_preset, preset_roles
 from playback.contacts import above_floor, legs
 from playback.flags import COURSE, parse_flags
 from playback.loop import Playback, PlaybackConfig, _start_clip
-from playback.matching import spring_angles, spring_positions
+from playback.matching import MatchingController, spring_angles, spring_positions
 from playback.metrics import motion_metrics, worst_window
 
 LOCOMOTION = ("walk", "walk-turn-left", "walk-turn-right", "run")
@@ -35,8 +37,8 @@ def test_the_database_holds_the_train_clips_and_finds_its_own_frames(database):
     payload = load_checkpoint(database, "matching")  # weights_only loading
     model = load_model(database, kinds=("matching",))
     assert isinstance(model, MotionMatching) and payload["recipe"]["train_splits"] == ["train"]
-    test_clips = held_out_clips([LOCOMOTION_CLIPS], LOCOMOTION, "laforge20", 30.0)
-    assert payload["data"]["clips"] == 60 - len(test_clips) - 6  # 6 val clips, and the test clips, stay out
+    unseen = [held_out_clips([LOCOMOTION_CLIPS], LOCOMOTION, "laforge20", 30.0, split) for split in ("test", "val")]
+    assert payload["data"]["clips"] == 60 - sum(map(len, unseen))  # the test and val clips stay out
     playable = torch.nonzero(model.playable).squeeze(1)
     assert len(playable) > 3000 and torch.isfinite(model.features[playable]).all()
     assert not model.playable[model.clip_end[0] - 1]  # a clip's last frames have no future trajectory
@@ -54,17 +56,34 @@ def test_the_database_holds_the_train_clips_and_finds_its_own_frames(database):
 
 def test_springs_approach_the_desired_velocity_and_facing():
     times = torch.linspace(0, 3, 301, dtype=torch.float64)
-    still = spring_positions(
-        torch.zeros(2, dtype=torch.float64), torch.tensor([1.4, 0.0], dtype=torch.float64), times, 0.27
-    )
-    numeric = torch.cumulative_trapezoid(torch.gradient(still[:, 0], spacing=(times,))[0], times)
-    assert torch.allclose(still[1:, 0], numeric, atol=1e-3)
-    velocity = torch.gradient(still[:, 0], spacing=(times,))[0]
-    assert velocity[0].abs() < 0.05 and (velocity[-1] - 1.4).abs() < 1e-3 and (torch.diff(velocity) > -1e-6).all()
-    steady = spring_positions(*torch.tensor([[0.0, 1.0], [0.0, 1.0]], dtype=torch.float64), times, 0.27)
-    assert torch.allclose(steady[:, 1], times, atol=1e-6)  # at the desired velocity it just carries on
+    desired = torch.tensor([1.4, 0.0], dtype=torch.float64)
+    still = spring_positions(torch.zeros(2, dtype=torch.float64), desired, times, 0.27)
+    # Critically damped from rest: v(t) = d (1 - (1 + yt) e^(-yt)), y = 2 ln 2 / half-life.
+    y = 2 * np.log(2) / 0.27
+    expected = 1.4 * (1 - (1 + y * times) * torch.exp(-y * times))
+    velocity = torch.gradient(still[:, 0], spacing=(times,), edge_order=2)[0]
+    assert torch.allclose(velocity, expected, atol=2e-3) and still[0].abs().max() == 0
+    half = int(torch.searchsorted(times, torch.tensor(0.27, dtype=torch.float64)))
+    assert 0.1 < float(velocity[half]) / 1.4 < 0.5  # a quarter of the way at one half-life, from rest
+    steady = spring_positions(desired, desired, times, 0.27)
+    assert torch.allclose(steady[:, 0], 1.4 * times, atol=1e-9)  # at the desired velocity it just carries on
     turning = spring_angles(3.0, -3.0, times, 0.27)  # the shorter way round: through pi, not through 0
-    assert (turning[1:] > 3.0 - 1e-6).all() and abs(float(turning[-1]) - (2 * np.pi - 3.0)) < 1e-3
+    assert float(turning[0]) == 3.0 and (torch.diff(turning) > -1e-9).all()
+    assert abs(float(turning[-1]) - (2 * np.pi - 3.0)) < 1e-3
+
+
+def test_a_query_of_a_recorded_state_has_the_recorded_pose_features(database):
+    model = load_model(database, kinds=("matching",))
+    skeleton = model.metadata.skeleton
+    controller = MatchingController(model, skeleton, 30.0, 5, facing=True, blend_frames=10.0)
+    frame = int(torch.nonzero(model.playable)[100])
+    query = controller.query(model.positions[frame - 2 : frame + 1], np.array([5.0, 5.0]))
+    pose = slice(model.group_slice("foot_positions").start, None)
+    torch.testing.assert_close(query[pose], model.features[frame, pose])
+    trajectory = model.group_slice("trajectory_positions")
+    assert torch.isfinite(query[trajectory]).all()
+    with pytest.raises(ValueError, match="2 to 20 frames per call"):
+        MatchingController(model, skeleton, 30.0, 30, facing=True, blend_frames=10.0)
 
 
 def test_matching_plays_real_frames_to_the_flags(database, tmp_path, capsys):
@@ -95,8 +114,13 @@ def test_matching_plays_real_frames_to_the_flags(database, tmp_path, capsys):
 def test_takes_start_from_a_real_state_and_their_first_seconds_are_smooth():
     player = Playback(DRMM.load(DRMM_MODEL), PlaybackConfig(lock_feet=False), seed=1)
     take = player.run(3.0, parse_flags(COURSE))
-    expected = player.start_frames(_start_clip())
-    np.testing.assert_allclose(take.positions[: player.history_frames], expected, atol=1e-6)
+    start = take.positions[: player.history_frames]
+    recorded = player.start_frames(_start_clip())  # the shipped walk, moved to stand at the origin facing +x
+    origin, facing = character_frame(torch.from_numpy(recorded[-1]), player.roles)
+    moved = to_local_frame(torch.from_numpy(recorded).reshape(1, -1, 3), origin[None], facing[None])
+    np.testing.assert_allclose(start, moved.reshape(recorded.shape).numpy(), atol=1e-5)
+    origin, facing = character_frame(torch.from_numpy(start[-1]), player.roles)
+    assert origin[:2].abs().max() < 1e-5 and torch.allclose(facing, torch.tensor([1.0, 0.0, 0.0]), atol=1e-5)
     figures = motion_metrics(take.positions, take.fps, player.skeleton)
     assert figures["bone_length_cv_percent"] < 0.3 and figures["jerk_m_s3"] < 300, figures
 
