@@ -369,7 +369,7 @@ def build_matching_parser() -> argparse.ArgumentParser:
         "`motion generate --model` beside the DRMM.",
     )
     command.add_argument("inputs", nargs="+", help="files, folders (searched recursively) or zip archives")
-    add_output_arguments(command)
+    command.add_argument("--out", required=True, type=Path, help="database file to write (a checkpoint)")
     command.add_argument("--contents", help="comma-separated content labels to use, e.g. walk,run (default: all)")
     command.add_argument(
         "--splits", default=",".join(MATCHING_DEFAULTS.splits),

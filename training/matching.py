@@ -15,13 +15,13 @@ from pathlib import Path
 
 from motion.checkpoint import ModelMetadata, save_model
 from motion.conventions import DEFAULT_FPS, TRAINING_SKELETON
+from motion.dataset import SPLITS
 from motion.errors import InputError
 from motion.formats import ReadOptions
 from motion.layout import SegmentLayout
 from motion.models.matching import MatchingConfig, MotionMatching
 from motion.skeleton import load_preset
 from motion.splits import split_clips
-from training.trainer import check_output
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ class MatchingBuild:
     weights: tuple[float, ...] = (1.0, 1.5, 0.75, 1.0, 1.0)
     read: ReadOptions = field(default_factory=ReadOptions)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "contents", tuple(self.contents))
+        object.__setattr__(self, "splits", tuple(self.splits))
+        unknown = sorted(set(self.splits) - set(SPLITS))
+        if unknown or not self.splits:
+            raise InputError(f"splits: expected some of {', '.join(SPLITS)}, got {', '.join(unknown) or 'none'}")
+
 
 def build_matching(
     inputs: Iterable[str | Path], out: str | Path, config: MatchingBuild = MatchingBuild(), overwrite: bool = False
@@ -56,7 +63,8 @@ def build_matching(
         InputError: an unreadable input, no clip of the wanted contents, or `out` exists (without `overwrite`).
     """
     out = Path(out)
-    check_output(out, resume=False, overwrite=overwrite)
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
     began = time.perf_counter()
     inputs = [str(path) for path in inputs]
     clips = split_clips(inputs, config.contents, TRAINING_SKELETON, FPS, config.splits, config.read)

@@ -156,3 +156,17 @@ def test_naturalness_puts_real_motion_near_real_motion_and_a_frozen_pose_far():
     assert 0 < real and unseen < 2 * real
     assert float(np.median(natural.distances(frozen))) > 2 * unseen
     assert natural.distances(clips[0], exclude_clip=None).max() < 0.01 * real  # its own windows are in the set
+
+
+def test_motion_train_matching_refuses_bad_input_in_one_line(database, tmp_path, capsys):
+    base = ["matching", str(LOCOMOTION_CLIPS)]
+    assert train_main([*base, "--out", str(database)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert train_main([*base, "--out", str(tmp_path / "a.pt"), "--splits", "tset"]) == 2
+    assert "--splits: expected some of train, val, test" in capsys.readouterr().err
+    assert train_main([*base, "--out", str(tmp_path / "b.pt"), "--contents", "dance"]) == 2
+    err = capsys.readouterr().err
+    assert "no clip of contents dance" in err and len(err.strip().splitlines()) == 1
+    assert train_main(["matching", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "c.pt")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.pt"))
