@@ -368,7 +368,10 @@ def build_matching_parser() -> argparse.ArgumentParser:
         "Build a motion-matching database (Learned Motion Matching's features) from mocap clips, to play with "
         "`motion generate --model` beside the DRMM.",
     )
-    command.add_argument("inputs", nargs="+", help="files, folders (searched recursively) or zip archives")
+    command.add_argument(
+        "--data", nargs="+", required=True, metavar="INPUT",
+        help="mocap files, folders (searched recursively) or zip archives, as motion preprocess takes them",
+    )  # fmt: skip
     command.add_argument("--out", required=True, type=Path, help="database file to write (a checkpoint)")
     command.add_argument("--contents", help="comma-separated content labels to use, e.g. walk,run (default: all)")
     command.add_argument(
@@ -385,7 +388,7 @@ def run_matching(args: argparse.Namespace) -> int:
     config = make(
         MatchingBuild, contents=split_list(args.contents), splits=split_list(args.splits), read=read_options(args)
     )
-    build_matching(args.inputs, args.out, config, overwrite=args.overwrite)
+    build_matching(args.data, args.out, config, overwrite=args.overwrite)
     return 0
 
 

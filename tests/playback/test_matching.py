@@ -29,7 +29,12 @@ LOCOMOTION = ("walk", "walk-turn-left", "walk-turn-right", "run")
 @pytest.fixture(scope="module")
 def database(tmp_path_factory):
     path = tmp_path_factory.mktemp("matching") / "mm.pt"
-    assert train_main(["matching", str(LOCOMOTION_CLIPS), "--out", str(path), "--contents", ",".join(LOCOMOTION)]) == 0
+    assert (
+        train_main(
+            ["matching", "--data", str(LOCOMOTION_CLIPS), "--out", str(path), "--contents", ",".join(LOCOMOTION)]
+        )
+        == 0
+    )
     return path
 
 
@@ -159,7 +164,7 @@ def test_naturalness_puts_real_motion_near_real_motion_and_a_frozen_pose_far():
 
 
 def test_motion_train_matching_refuses_bad_input_in_one_line(database, tmp_path, capsys):
-    base = ["matching", str(LOCOMOTION_CLIPS)]
+    base = ["matching", "--data", str(LOCOMOTION_CLIPS)]
     assert train_main([*base, "--out", str(database)]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert train_main([*base, "--out", str(tmp_path / "a.pt"), "--splits", "tset"]) == 2
@@ -167,6 +172,6 @@ def test_motion_train_matching_refuses_bad_input_in_one_line(database, tmp_path,
     assert train_main([*base, "--out", str(tmp_path / "b.pt"), "--contents", "dance"]) == 2
     err = capsys.readouterr().err
     assert "no clip of contents dance" in err and len(err.strip().splitlines()) == 1
-    assert train_main(["matching", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "c.pt")]) == 2
+    assert train_main(["matching", "--data", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "c.pt")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.pt"))
