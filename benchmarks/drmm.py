@@ -33,6 +33,7 @@ from motion.skeleton import preset_roles
 from preprocessing import PreprocessConfig, preprocess
 from training import DataSelection, DRMMTraining, train_drmm
 from training.drmm import Curriculum, DRMMRecipe
+from training.trainer import compile_step
 
 
 def locomotion_segments(work: Path) -> Path:
@@ -50,7 +51,7 @@ def training_rate(data: torch.Tensor, device: torch.device, batch: int, compiled
     recipe = DRMMRecipe(model, curriculum, data)
     recipe.initialize()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.002, fused=True)
-    module = torch.compile(model) if compiled else model
+    module = compile_step(model, device) if compiled else model
     rates = []
     for stage in range(3):
         times = []

@@ -196,7 +196,7 @@ class Trainer:
             # Stages that leave terms out leave parameters without gradients.
             module = DistributedDataParallel(module, find_unused_parameters=True)
         if config.compile:
-            module = torch.compile(module)
+            module = compile_step(module, topology.device)
         latest_validation: dict[str, float] = {}
         bar = tqdm(
             total=config.iterations, initial=self.iteration, disable=not topology.is_main, unit="it", dynamic_ncols=True
@@ -274,6 +274,21 @@ class Trainer:
 
 def _format(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
+
+
+CPU_VECTOR_BITS = 256
+"""Vector width of torch.compile's CPU code: torch 2.13 miscompiles the DRMM's training step with
+512-bit vectors (the process dies with "malloc(): unaligned tcache chunk detected" on AVX-512 CPUs);
+256-bit code is correct there and on every x86-64 CPU since AVX2."""
+
+
+def compile_step(module: nn.Module, device: torch.device) -> nn.Module:
+    """torch.compile(module), with CPU code of CPU_VECTOR_BITS vectors."""
+    if device.type == "cpu":
+        import torch._inductor.config as inductor  # noqa: PLC0415 - only when compiling
+
+        inductor.cpp.simdlen = CPU_VECTOR_BITS
+    return torch.compile(module)
 
 
 def check_output(out: Path, resume: bool, overwrite: bool) -> None:
