@@ -156,15 +156,15 @@ class Playback:
 
     def __init__(self, model: DRMM | MDN | MotionMatching, config: PlaybackConfig | None = None, seed: int = 0) -> None:
         config = config or PlaybackConfig()
-        searched = isinstance(model, (MDN, MotionMatching))  # no goals to sample, so nothing to clip
+        samples_no_goals = isinstance(model, (MDN, MotionMatching))  # so there is nothing to clip nor bound
         if config.clipping is None:
-            config = replace(config, clipping="none" if searched else DRMM_CLIPPING)
+            config = replace(config, clipping="none" if samples_no_goals else DRMM_CLIPPING)
         metadata = model.metadata
         if metadata is None or not isinstance(metadata.layout, SegmentLayout):
             raise InputError(
                 "the model's checkpoint has no segment layout, skeleton and rate; train it with motion train"
             )
-        if searched and (config.clipping != "none" or config.max_head_height is not None):
+        if samples_no_goals and (config.clipping != "none" or config.max_head_height is not None):
             what = "motion matching plays recorded frames"
             if isinstance(model, MDN):
                 what = "an MDN cannot sample goals given the context"

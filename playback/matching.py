@@ -165,15 +165,16 @@ class MatchingController:
         flag_moved = self.searched_flag is None or not np.array_equal(flag, self.searched_flag)
         searched, cost = False, float("nan")
         if not can_play_on or flag_moved or self.since_search >= control.search_every:
-            query = self.query(history, flag)
-            best, cost = model.search(query, self.mask)
+            costs = model.costs(self.query(history, flag), self.mask)
+            best = int(costs.argmin())
+            cost = float(costs[best])
             searched, self.since_search, self.searched_flag = True, 0, np.array(flag, copy=True)
             near = (
                 can_play_on
                 and int(model.clip_end[best]) == int(model.clip_end[playing])
                 and abs(best - playing) < control.near_frames
             )
-            if can_play_on and (near or model.cost(playing, query, self.mask) <= cost + control.switch_margin):
+            if can_play_on and (near or float(costs[playing]) <= cost + control.switch_margin):
                 best = playing
         else:
             best = playing

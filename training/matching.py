@@ -19,7 +19,7 @@ from motion.dataset import SPLITS
 from motion.errors import InputError
 from motion.formats import ReadOptions
 from motion.layout import SegmentLayout
-from motion.models.matching import MatchingConfig, MotionMatching
+from motion.models.matching import FEATURE_WEIGHTS, TRAJECTORY_FRAMES, MotionMatching
 from motion.skeleton import load_preset
 from motion.splits import split_clips
 
@@ -42,8 +42,8 @@ class MatchingBuild:
 
     contents: tuple[str, ...] = ()
     splits: tuple[str, ...] = ("train",)
-    trajectory_frames: tuple[int, ...] = (20, 40, 60)
-    weights: tuple[float, ...] = (1.0, 1.5, 0.75, 1.0, 1.0)
+    trajectory_frames: tuple[int, ...] = TRAJECTORY_FRAMES
+    weights: tuple[float, ...] = FEATURE_WEIGHTS
     read: ReadOptions = field(default_factory=ReadOptions)
 
     def __post_init__(self) -> None:
@@ -72,9 +72,9 @@ def build_matching(
         wanted = f" of contents {', '.join(config.contents)}" if config.contents else ""
         raise InputError(f"{', '.join(inputs)}: no clip{wanted} in splits {', '.join(config.splits)}")
     skeleton = load_preset(TRAINING_SKELETON)
-    weighing = MatchingConfig(0, len(skeleton), config.trajectory_frames, config.weights)  # build sizes it
+    positions = [clip.positions for clip in clips]
     try:
-        model = MotionMatching.build([clip.positions for clip in clips], skeleton, FPS, weighing)
+        model = MotionMatching.build(positions, skeleton, FPS, config.trajectory_frames, config.weights)
     except ValueError as err:
         raise InputError(f"{', '.join(inputs)}: {err}") from None
     model.metadata = ModelMetadata(

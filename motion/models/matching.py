@@ -31,6 +31,12 @@ FEATURE_GROUPS = ("trajectory_positions", "trajectory_directions", "foot_positio
 FEET = ("left_foot", "right_foot")
 """The joints whose positions and velocities are matched (laforge20's foot joints, at the ankles)."""
 
+TRAJECTORY_FRAMES = (20, 40, 60)
+"""Frames ahead of the matched future root positions and directions (Learned Motion Matching's)."""
+
+FEATURE_WEIGHTS = (1.0, 1.5, 0.75, 1.0, 1.0)
+"""Multiplier of each feature group (FEATURE_GROUPS order) after standardisation."""
+
 MOVING_SPEED = 0.3
 """m/s; root ground speeds above this count as moving, for the database's walking speed."""
 
@@ -42,14 +48,14 @@ class MatchingConfig:
     Attributes:
         frames: database frames (every frame of every clip, playable or not).
         joints: joints per frame.
-        trajectory_frames: frames ahead of the future root positions and directions (LMM: 20, 40, 60).
+        trajectory_frames: frames ahead of the future root positions and directions.
         weights: multiplier of each feature group (FEATURE_GROUPS order) after standardisation.
     """
 
     frames: int
     joints: int
-    trajectory_frames: tuple[int, ...] = (20, 40, 60)
-    weights: tuple[float, ...] = (1.0, 1.5, 0.75, 1.0, 1.0)
+    trajectory_frames: tuple[int, ...] = TRAJECTORY_FRAMES
+    weights: tuple[float, ...] = FEATURE_WEIGHTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trajectory_frames", tuple(self.trajectory_frames))
@@ -145,17 +151,21 @@ class MotionMatching(nn.Module):
 
     @classmethod
     def build(
-        cls, clips: Sequence[np.ndarray], skeleton: Skeleton, fps: float, config: MatchingConfig | None = None
+        cls,
+        clips: Sequence[np.ndarray],
+        skeleton: Skeleton,
+        fps: float,
+        trajectory_frames: tuple[int, ...] = TRAJECTORY_FRAMES,
+        weights: tuple[float, ...] = FEATURE_WEIGHTS,
     ) -> MotionMatching:
-        """A database of `clips` (each (frames, J, 3) global positions, metres, Z-up, no gaps) on `skeleton` at `fps`.
+        """A database of `clips` (each (frames, J, 3) global positions, metres, Z-up; frames with gaps
+        are never played) on `skeleton` at `fps`, its features as MatchingConfig describes them.
 
         Raises:
             ValueError: no clip is long enough to hold one playable frame.
         """
-        joints = len(skeleton)
         total = sum(len(clip) for clip in clips)
-        config = config or MatchingConfig(frames=total, joints=joints)
-        config = MatchingConfig(total, joints, config.trajectory_frames, config.weights)
+        config = MatchingConfig(total, len(skeleton), trajectory_frames, weights)
         model = cls(config)
         roles = preset_roles(skeleton.name)
         feet = [skeleton.index(name) for name in FEET]
@@ -210,25 +220,20 @@ class MotionMatching(nn.Module):
             start += size
         raise KeyError(name)
 
-    def search(self, query: Tensor, mask: Tensor | None = None) -> tuple[int, float]:
-        """The playable frame nearest the query.
+    def costs(self, query: Tensor, mask: Tensor | None = None) -> Tensor:
+        """(frames,) squared standardised distance of every frame to the query; inf where not playable.
 
         Args:
             query: (F,) raw features (as `features` holds them).
             mask: (F,) bool, the features that count (None: all); the facing-unspecified mode leaves
                 the trajectory directions out.
-        Returns:
-            the frame index and its squared distance in the standardised space.
         """
         weights = 1 / self.scale if mask is None else torch.where(mask, 1 / self.scale, 0.0)  # a mask zeroes columns
         cost = ((self.features - query.to(self.features)) * weights).pow(2).nan_to_num(0.0).sum(1)
-        cost = torch.where(self.playable, cost, torch.inf)
+        return torch.where(self.playable, cost, torch.inf)
+
+    def search(self, query: Tensor, mask: Tensor | None = None) -> tuple[int, float]:
+        """The playable frame nearest the query (`costs`), and its cost."""
+        cost = self.costs(query, mask)
         best = int(cost.argmin())
         return best, float(cost[best])
-
-    def cost(self, frame: int, query: Tensor, mask: Tensor | None = None) -> float:
-        """Squared standardised distance of one database frame to the query (inf when not playable)."""
-        if not bool(self.playable[frame]):
-            return float("inf")
-        weights = 1 / self.scale if mask is None else torch.where(mask, 1 / self.scale, 0.0)
-        return float(((self.features[frame] - query.to(self.features)) * weights).pow(2).sum())
