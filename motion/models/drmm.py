@@ -56,6 +56,13 @@ ERFC_COEFFICIENTS = (
     0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277,
 )  # fmt: skip
 INIT_JITTER = 0.1  # of the input's sd, added to the picked initial means
+# Log-space sums (logsumexp, log_softmax, the categorical draw) drop terms under exp(EXP_FLOOR) =
+# 9e-14 of their row's peak. Their sum over 512 components (5e-11) is below float32's resolution
+# beside the peak's 1 (6e-8), so values do not change; their gradients (< 1e-13) would move a
+# parameter by < 1e-5 of an Adam step (eps 1e-8). Keeping them cost 40% of a training step on the
+# CPU: exp() of inputs under -87 takes a slow path in ATen's and inductor's kernels (15-170x per
+# element), and their squared gradients become denormal numbers in Adam's state, slow again.
+EXP_FLOOR = -30.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,23 @@ def truncate_logits(logits: Tensor, truncation: float) -> Tensor:
         return logits
     threshold = logits.amax(-1, keepdim=True) + math.log(truncation)
     return logits.masked_fill(logits < threshold, -math.inf)
+
+
+def logsumexp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
+    """log sum exp(x) over `dim`, as torch.logsumexp, with terms below EXP_FLOOR times the peak dropped.
+
+    The peak carries no gradient: d/dpeak of peak + log sum exp(x - peak) is exactly 0.
+    A row of -inf gives -inf.
+    """
+    peak = x.detach().amax(dim, keepdim=True)
+    finite_peak = torch.where(torch.isfinite(peak), peak, 0.0)
+    total = (x - finite_peak).clamp_min(EXP_FLOOR).exp().sum(dim, keepdim=True).log() + finite_peak
+    total = torch.where(torch.isfinite(peak), total, peak)
+    return total if keepdim else total.squeeze(dim)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return x - logsumexp(x, dim, keepdim=True)
 
 
 def log_normal_cdf(x: Tensor) -> Tensor:
@@ -230,8 +254,10 @@ def sample_categorical(logits: Tensor, generator: torch.Generator | None = None)
     Returns:
         index (...,) int64 and its log-probability (...,).
     """
-    log_prob = torch.log_softmax(logits, -1)
-    cumulative = log_prob.exp().cumsum(-1)
+    log_prob = log_softmax(logits, -1)
+    # Components under the floor (the truncated ones among them) get exactly zero probability.
+    probability = log_prob.clamp_min(EXP_FLOOR).exp().masked_fill(log_prob <= EXP_FLOOR, 0.0)
+    cumulative = probability.cumsum(-1)
     uniform = torch.rand(cumulative.shape[:-1] + (1,), generator=generator, device=logits.device)
     # Scaling by the last entry absorbs the cumulative sum's rounding error.
     index = torch.searchsorted(cumulative, uniform * cumulative[..., -1:], right=True).squeeze(-1)
@@ -302,7 +328,7 @@ class DRMM(nn.Module):
         logits = self.latent_logits[layer]  # (j, C, K)
         eps, categories = self.config.smoothing, logits.shape[1]
         smoothing = eps / categories * logits.detach().sum(1)  # (j, K)
-        constant = (smoothing - torch.logsumexp(logits, 1)).sum(0)  # (K,)
+        constant = (smoothing - logsumexp(logits, 1)).sum(0)  # (K,)
         return logits.reshape(-1, logits.shape[-1]), constant
 
     def _inference_tables(self) -> list[tuple[Tensor, Tensor]]:
@@ -329,7 +355,7 @@ class DRMM(nn.Module):
         return (1 - self.config.smoothing) * gathered.sum(-2) + constant
 
     def _log_weights(self, layer: int) -> Tensor:
-        return torch.log_softmax(self.weight_logits[layer], -1)
+        return log_softmax(self.weight_logits[layer], -1)
 
     # Priors and constraints, in a layer's residual space (Sec. 3.5) -----------------------
 
@@ -424,14 +450,14 @@ class DRMM(nn.Module):
                 logits = logits + self._latent_term(self._latent_tables(layer), latents)
             if objective.weight_terms:
                 logits = logits + self._log_weights(layer)
-            layer_ll.append((torch.logsumexp(logits, -1) - log_q).mean())
+            layer_ll.append((logsumexp(logits, -1) - log_q).mean())
             if objective.regularization:
                 regularization = regularization - objective.regularization * real.amax(0).mean()
             if layer < L - 1:
                 truncated = truncate_logits(logits, truncation)
                 latent, _ = sample_categorical(truncated.detach(), generator)
                 # log q(h) keeps its gradient (it is part of Eq. 10's estimate); h itself is discrete.
-                log_q_latent = torch.log_softmax(truncated, -1).gather(-1, latent[:, None]).squeeze(-1)
+                log_q_latent = log_softmax(truncated, -1).gather(-1, latent[:, None]).squeeze(-1)
                 # Under gradient stops the residual needs no graph back to this layer's means.
                 means = self.means[layer].detach() if objective.detach_layers else self.means[layer]
                 residual = residual - means[latent]
@@ -493,7 +519,7 @@ class DRMM(nn.Module):
                 logits = logits + latent_weight * self._latent_term(tables[layer], paths[:, None, 1:])
             logits = logits[inverse, 0]  # (rows, K)
             if layer == L - 1:
-                log_likelihood = torch.logsumexp(logits, -1) - log_q
+                log_likelihood = logsumexp(logits, -1) - log_q
             latent, log_q_latent = sample_categorical(truncate_logits(logits, truncation), generator)
             reconstruction = reconstruction + self.means[layer][latent]
             log_q = log_q + log_q_latent
@@ -581,7 +607,7 @@ class DRMM(nn.Module):
                 x[rows], None if weights is None else weights[rows], x[rows].shape[0], passes, None,
                 truncation, 1.0, generator,
             )  # fmt: skip
-            result.append(torch.logsumexp(estimates, -1) - math.log(passes))
+            result.append(logsumexp(estimates, -1) - math.log(passes))
         return torch.cat(result)
 
     # Checkpoints ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from motion.models import DRMM, Condition, DRMMConfig
-from motion.models.drmm import log_normal_cdf, sample_categorical, truncate_logits
+from motion.models.drmm import log_normal_cdf, log_softmax, logsumexp, sample_categorical, truncate_logits
 from training.distributed import Topology
 from training.drmm import LR_2D, Curriculum, DRMMRecipe
 from training.trainer import TrainConfig, Trainer
@@ -165,3 +165,16 @@ def test_truncated_sampling_never_picks_a_truncated_component():
 def test_fast_log_normal_cdf_matches_torch():
     x = torch.linspace(-40, 12, 20001, dtype=torch.float64)
     torch.testing.assert_close(log_normal_cdf(x.float()).double(), torch.special.log_ndtr(x), atol=1e-3, rtol=1e-4)
+
+
+def test_floored_logsumexp_matches_torch_in_value_and_gradient():
+    # Rows spread over thousands of nats, as a layer's logits are; one row all -inf.
+    x = (torch.randn(64, 512, generator=torch.Generator().manual_seed(0)) * 2000).requires_grad_()
+    ours, theirs = logsumexp(x, -1), torch.logsumexp(x, -1)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4)
+    (grad_ours,) = torch.autograd.grad(ours.sum(), x)
+    (grad_theirs,) = torch.autograd.grad(theirs.sum(), x)
+    torch.testing.assert_close(grad_ours, grad_theirs, rtol=0, atol=1e-12)
+    torch.testing.assert_close(log_softmax(x.detach(), -1).exp().sum(-1), torch.ones(64))
+    empty = torch.full((2, 5), -math.inf)
+    assert logsumexp(empty, -1).eq(-math.inf).all()
