@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 WHEEL_LIMIT_MB := 50
 
-.PHONY: setup demo test wheel-check bench clean
+.PHONY: setup demo test wheel-check web bench clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,14 @@ wheel-check:
 	build/wheel-check/venv/bin/pip install -q build/wheel-check/dist/*.whl
 	cd build/wheel-check/empty && ../venv/bin/motion demo --seconds 2 --out out
 	test -s build/wheel-check/empty/out/demo.mp4 && test -s build/wheel-check/empty/out/demo-imputed.csv
+	build/wheel-check/venv/bin/python -c "from playback.server import WEB; assert all((WEB / f).is_file() for f in ('index.html', 'app.js', 'vendor/three.module.min.js', 'vendor/three.LICENSE'))"
+
+# The page's three.js: the version web/package.json pins, from the npm registry, copied with its
+# licence into the package (committed: nothing is fetched at install or run time).
+web:
+	cd web && npm ci --no-audit --no-fund
+	cp web/node_modules/three/build/three.module.min.js playback/web/vendor/
+	cp web/node_modules/three/LICENSE playback/web/vendor/three.LICENSE
 
 bench: setup
 	$(BIN)/python benchmarks/preprocess.py

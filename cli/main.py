@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "render": ("cli.render:main", "render any motion clip to video (mp4 or GIF)"),
     "pose": ("cli.pose:main", "sample natural full-body poses that reach joint targets under height bounds"),
     "export": ("cli.export:main", "write any motion clip as BVH with joint rotations (own, preset or --like skeleton)"),
+    "serve": ("cli.serve:main", "steer a DRMM's character live in the browser: flags, facing, ceiling, posing"),
     "evaluate": ("cli.evaluate:main", "measure trained models against the papers: JSON, Markdown, PNG plots"),
 }
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from itertools import chain
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -436,35 +437,24 @@ class Playback:
         """
         config = self.config
         history = self.real_start() if start is None else torch.as_tensor(start[: self.history_frames]).float()
-        if self.matching is not None:
-            self.matching.reset()
-        # The model continues from its own poses; only what is shown has its feet planted.
-        shown_poses = FootLock(self.skeleton, self.fps) if config.lock_feet else (lambda poses: poses)
-        frames = [shown_poses(history)]
-        course = FlagCourse(flags, config.arena, config.reach, self.rng)
-        root = self.roles["root"]
-        course.update(history[-1, root, :2].double().numpy())
+        character = Character(self, history, FlagCourse(flags, config.arena, config.reach, self.rng))
+        frames = [character.start_shown]
         total = int(round(seconds * self.fps))
         shown, reached, decisions = [], [], []
         count = len(history)
         began = time.perf_counter()
         with tqdm(total=total, unit="frame", disable=not progress, desc="generating") as bar:
             while count < total:
-                ceiling = config.ceiling(count / max(total, 1))
-                flag = course.flag.copy()
-                poses, log = self.decide(history, flag, ceiling)
-                decisions.append({"frame": count} | log)
-                for offset, pose in enumerate(poses):
-                    shown.append(course.flag.copy())
-                    if course.update(pose[root, :2].double().numpy()):
-                        reached.append(count + offset)
-                frames.append(shown_poses(poses))
-                history = torch.cat([history, poses])[-self.history_frames :]
-                count += len(poses)
-                bar.update(len(poses))
+                step = character.step(config.ceiling(count / max(total, 1)))
+                decisions.append({"frame": count} | step.log)
+                shown += step.flags
+                reached += [count + offset for offset in step.reached]
+                frames.append(step.poses)
+                count += len(step.poses)
+                bar.update(len(step.poses))
         elapsed = time.perf_counter() - began
         positions = torch.cat(frames).numpy()[:total]
-        start_flags = [shown[0] if shown else course.flag] * len(frames[0])
+        start_flags = [shown[0] if shown else character.course.flag] * len(frames[0])
         flags_per_frame = np.asarray(start_flags + shown)[:total]
         return Take(
             positions=positions.astype(np.float32),
@@ -499,6 +489,57 @@ class Playback:
             poses = self.model.sample(1024, sort=False, generator=self.generator).samples[:, self.layout.next_poses]
         poses = poses.reshape(-1, self.layout.joints, 3)
         return torch.median(bone_lengths(poses, self.skeleton.parents), 0).values
+
+
+class Step(NamedTuple):
+    """One decision of a Character.
+
+    Attributes:
+        poses: (step, J, 3) the poses to show (feet planted when locking), global, metres.
+        flags: the flag (2,) in force at each of those frames.
+        reached: offsets (into poses) of the frames at which a flag was reached.
+        log: the decision's log entry (Playback.decide).
+    """
+
+    poses: Tensor
+    flags: list[np.ndarray]
+    reached: list[int]
+    log: dict
+
+
+class Character:
+    """One character between decisions: its recent frames, the poses it shows and its flags. A take
+    (Playback.run) steps one to its end; a live session (playback.live) steps one as it plays.
+
+    Args:
+        playback: the model and settings that decide; `playback.config.lock_feet` plants the feet of
+            what is shown (the model continues from its poses as sampled).
+        start: (current_frame + 1, J, 3) the frames to continue from, global, metres.
+        course: where the flags are; its first flag is placed from the start's root.
+    """
+
+    def __init__(self, playback: Playback, start: Tensor, course: FlagCourse) -> None:
+        self.playback, self.history, self.course = playback, start, course
+        self.root = playback.roles["root"]
+        self.foot_lock = FootLock(playback.skeleton, playback.fps) if playback.config.lock_feet else None
+        if playback.matching is not None:
+            playback.matching.reset()
+        self.start_shown = self.shown(start)
+        course.update(start[-1, self.root, :2].double().numpy())
+
+    def shown(self, poses: Tensor) -> Tensor:
+        return poses if self.foot_lock is None else self.foot_lock(poses)
+
+    def step(self, ceiling: float | None = None) -> Step:
+        """Decide the next poses toward the current flag; the flag moves on as the root reaches it."""
+        poses, log = self.playback.decide(self.history, self.course.flag.copy(), ceiling)
+        flags, reached = [], []
+        for offset, pose in enumerate(poses):
+            flags.append(self.course.flag.copy())
+            if self.course.update(pose[self.root, :2].double().numpy()):
+                reached.append(offset)
+        self.history = torch.cat([self.history, poses])[-self.playback.history_frames :]
+        return Step(self.shown(poses), flags, reached, log)
 
 
 @cache

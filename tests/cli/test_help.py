@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from cli import demo, evaluate, export, generate, impute, inspect_clips, pose, preprocess, render, train
+from cli import demo, evaluate, export, generate, impute, inspect_clips, pose, preprocess, render, serve, train
 from cli.main import SUBCOMMANDS
 from cli.main import main as motion
 
@@ -18,6 +18,7 @@ PARSERS = {
     "pose": pose.build_parser,
     "preprocess": preprocess.build_parser,
     "render": render.build_parser,
+    "serve": serve.build_parser,
     "train drmm": train.build_drmm_parser,
     "train hgvae": train.build_hgvae_parser,
     "train mdn": train.build_mdn_parser,

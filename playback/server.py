@@ -1,0 +1,259 @@
+"""`motion serve`'s web server: the page (playback/web) and a WebSocket at /ws per character (aiohttp).
+
+Each connection gets a LiveSession (playback.live), up to `max_sessions`; one more is told the
+server is full and closed. Per session, a producer keeps `ahead_frames` frames generated ahead in a
+worker thread and a sender plays them at the clip rate, so frames never wait on a decision; each
+frame carries the flag as placed last, so a new flag shows on the next frame. A malformed message is
+answered with {"type": "error", "message": ...} and the session goes on; a closed tab frees its
+session. Decisions of all sessions share `workers` threads and torch runs one thread in each, so
+concurrent decisions do not oversubscribe the cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import torch
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from motion.errors import InputError
+from motion.models import DRMM, load_model
+from motion.posing import pose_skeleton
+from playback.live import LiveSession, ProtocolError, parse_message, rounded
+
+log = logging.getLogger(__name__)
+
+WEB = Path(str(files("playback") / "web"))
+"""The page's files: index.html, app.js, style.css and the vendored three.js with its licence."""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Attributes:
+    host: the address to bind; the loopback address unless the user opens it up.
+    port: TCP port.
+    max_sessions: characters at once; one connection each.
+    ahead_frames: frames generated ahead of playback per session (one decision makes 5).
+    workers: threads deciding for all sessions (default: the CPU count, at most max_sessions).
+    seed: the first session's seed; later sessions count up from it.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    max_sessions: int = 4
+    ahead_frames: int = 8
+    workers: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_sessions < 1:
+            raise InputError(f"max_sessions: must be >= 1, got {self.max_sessions}")
+        if self.ahead_frames < 1:
+            raise InputError(f"ahead_frames: must be >= 1, got {self.ahead_frames}")
+        if not 1 <= self.port < 65536:
+            raise InputError(f"port: must be in [1, 65535], got {self.port}")
+
+
+class LiveServer:
+    """The application: models loaded once, sessions per connection.
+
+    Args:
+        model: the locomotion DRMM (motion train drmm on segments).
+        pose_model: a DRMM trained on poses for the posing tab, or None.
+    """
+
+    def __init__(self, model: DRMM, pose_model: DRMM | None = None, config: ServeConfig | None = None) -> None:
+        self.model, self.pose_model, self.config = model.eval(), pose_model, config or ServeConfig()
+        if pose_model is not None:
+            pose_model.eval()
+        workers = self.config.workers or min(os.cpu_count() or 1, self.config.max_sessions)
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="decide")
+        self.sessions: set[LiveSession] = set()
+        self.sockets: set[web.WebSocketResponse] = set()
+        self.started = 0
+        LiveSession(model, self.config.seed)  # fail now, not per connection, on a model Playback cannot take
+
+    @classmethod
+    def from_checkpoints(
+        cls, model: str | Path, pose_model: str | Path | None = None, config: ServeConfig | None = None
+    ) -> LiveServer:
+        """Raises InputError: unreadable checkpoints, or not a locomotion DRMM and a pose DRMM."""
+        drmm = load_model(model, "cpu", kinds=("drmm",))
+        poses = None
+        if pose_model is not None:
+            poses = load_model(pose_model, "cpu", kinds=("drmm",))
+            try:
+                pose_skeleton(poses)
+            except InputError as err:
+                raise InputError(f"{pose_model}: {err}") from None
+        try:
+            return cls(drmm, poses, config)
+        except (InputError, ValueError) as err:
+            raise InputError(f"{model}: {err}") from None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self.index)
+        app.router.add_get("/ws", self.websocket)
+        app.router.add_static("/static/", WEB, show_index=False)
+        app.on_shutdown.append(self._close_sessions)
+        app.on_cleanup.append(self._stop_workers)
+        return app
+
+    async def index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB / "index.html")
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(heartbeat=20)
+        await socket.prepare(request)
+        if len(self.sessions) >= self.config.max_sessions:
+            await socket.send_json(
+                {"type": "error", "message": f"the server is full: {self.config.max_sessions} sessions at most "
+                 "(motion serve --max-sessions); close another tab and reload"}
+            )  # fmt: skip
+            await socket.close()
+            return socket
+        session = LiveSession(self.model, self.config.seed + self.started, self.pose_model)
+        self.started += 1
+        self.sessions.add(session)
+        self.sockets.add(socket)
+        log.info("session %d opened (%d of %d)", self.started, len(self.sessions), self.config.max_sessions)
+        stream = _Stream(session, socket, self.executor, self.config.ahead_frames)
+        try:
+            await socket.send_json(session.hello(self.config.max_sessions))
+            await stream.run(self._messages(session, socket, stream))
+        finally:
+            self.sessions.discard(session)
+            self.sockets.discard(socket)
+            log.info("session closed (%d open)", len(self.sessions))
+        return socket
+
+    async def _messages(self, session: LiveSession, socket: web.WebSocketResponse, stream: _Stream) -> None:
+        """Read the client's messages until it closes; answer each bad one and go on."""
+        loop = asyncio.get_running_loop()
+        async for received in socket:
+            if received.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                break
+            try:
+                message = parse_message(received.data)
+                if message["type"] == "export":
+                    reply = await loop.run_in_executor(self.executor, session.export, message["format"])
+                elif message["type"] == "pose":
+                    reply = await loop.run_in_executor(
+                        self.executor, session.poses, message["targets"], message["ceiling"]
+                    )
+                else:
+                    reply = session.apply(message)
+                    stream.changed(message["type"])
+            except ProtocolError as err:
+                reply = {"type": "error", "message": str(err)}
+            if reply is not None:
+                await socket.send_json(reply)
+
+    async def _close_sessions(self, app: web.Application) -> None:
+        """On Ctrl-C: close open tabs' sockets, so shutting down does not wait on them."""
+        for socket in list(self.sockets):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server stopped")
+
+    async def _stop_workers(self, app: web.Application) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _Stream:
+    """One session's frames: generated ahead by a producer, played at the clip rate by a sender."""
+
+    def __init__(self, session: LiveSession, socket: web.WebSocketResponse, executor, ahead: int) -> None:
+        self.session, self.socket, self.executor, self.ahead = session, socket, executor, ahead
+        self.frames: deque[tuple[int, dict]] = deque()
+        self.wanted = asyncio.Event()  # the producer should generate
+        self.ready = asyncio.Event()  # the sender has frames, or is unpaused
+        self.index = 0
+
+    def changed(self, kind: str) -> None:
+        if kind in ("reset", "seed"):
+            self.frames.clear()
+        self.wanted.set()
+        self.ready.set()
+
+    async def run(self, messages) -> None:
+        tasks = [asyncio.ensure_future(t) for t in (self._produce(), self._send(), messages)]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
+                    await task
+            # A task that failed is a server bug, not a client's: say so, log it, serve the others on.
+            for task in tasks:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("session stream failed: %r", task.exception(), exc_info=task.exception())
+                    with contextlib.suppress(ConnectionResetError, RuntimeError):
+                        await self.socket.send_json(
+                            {"type": "error", "message": f"the session failed: {task.exception()!r}"}
+                        )
+
+    async def _produce(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if len(self.frames) >= self.ahead or self.session.paused:
+                self.wanted.clear()
+                await self.wanted.wait()
+                continue
+            generation, frames = await loop.run_in_executor(self.executor, self.session.advance)
+            if generation == self.session.generation:  # not from before a reset
+                self.frames.extend((generation, frame) for frame in frames)
+                self.ready.set()
+
+    async def _send(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1.0 / self.session.fps
+        due = loop.time()
+        while True:
+            if self.session.paused or not self.frames:
+                self.ready.clear()
+                await self.ready.wait()
+                due = max(due, loop.time())
+                continue
+            _, frame = self.frames.popleft()
+            self.wanted.set()
+            joints = frame["joints"]
+            self.session.shown(joints)
+            message = {
+                "type": "frame",
+                "index": self.index,
+                "root": frame["root"],
+                "joints": rounded(joints),
+                "flag": self.session.flag(),
+                "reached": frame["reached"],
+                "decision_ms": None if np.isnan(self.session.decision_ms) else round(self.session.decision_ms, 1),
+                "skating": self.session.skating() if self.index % 10 == 0 else None,
+                "recording": len(self.session.recording) if self.session.recording_on else None,
+            }
+            await self.socket.send_str(json.dumps(message))
+            self.index += 1
+            due += period
+            late = loop.time() - due
+            if late > period:  # stalled: play on from now rather than rush to catch up
+                due = loop.time()
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+
+def serve(server: LiveServer) -> None:
+    """Run until Ctrl-C, printing the URL to open. Torch runs one thread per decision (see module doc)."""
+    torch.set_num_threads(1)
+    config = server.config
+    url = f"http://{'127.0.0.1' if config.host in ('0.0.0.0', '') else config.host}:{config.port}/"
+    print(f"motion serve: open {url} (up to {config.max_sessions} sessions; Ctrl-C stops)", flush=True)
+    web.run_app(server.app(), host=config.host, port=config.port, print=None)
