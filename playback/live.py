@@ -56,14 +56,17 @@ class ProtocolError(ValueError):
 
 def _number(message: dict, field: str, low: float, high: float) -> float:
     value = message.get(field)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProtocolError(f"{message['type']}: {field!r} must be a finite number, got {value!r}")
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value := float(value)):
+            raise ValueError
+    except (ValueError, OverflowError):  # an integer too large for a float overflows
+        raise ProtocolError(f"{message['type']}: {field!r} must be a finite number, got {str(value)[:40]}") from None
     if not low <= value <= high:
         raise ProtocolError(f"{message['type']}: {field!r} must be in [{low:g}, {high:g}], got {value:g}")
-    return float(value)
+    return value
 
 
-def _flag(message: dict, field: str) -> bool:
+def _switch(message: dict, field: str) -> bool:
     value = message.get(field)
     if not isinstance(value, bool):
         raise ProtocolError(f"{message['type']}: {field!r} must be true or false, got {value!r}")
@@ -88,8 +91,8 @@ def parse_message(text: str | bytes) -> dict:
     """
     try:
         message = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ProtocolError(f"not JSON: {err}") from None
+    except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, integers too long, too deep
+        raise ProtocolError(f"not JSON: {str(err)[:80]}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ProtocolError('a message must be a JSON object with a "type"')
     kind = message["type"]
@@ -99,13 +102,13 @@ def parse_message(text: str | bytes) -> dict:
         return {"type": kind, "x": _number(message, "x", -FLAG_RANGE, FLAG_RANGE),
                 "y": _number(message, "y", -FLAG_RANGE, FLAG_RANGE)}  # fmt: skip
     if kind in ("facing", "lock_feet", "record"):
-        return {"type": kind, "on": _flag(message, "on")}
+        return {"type": kind, "on": _switch(message, "on")}
     if kind == "ceiling":
         if message.get("height") is None:
             return {"type": kind, "height": None}
         return {"type": kind, "height": _number(message, "height", *CEILING_RANGE)}
     if kind == "pause":
-        return {"type": kind, "on": _flag(message, "on") if "on" in message else None}  # None: toggle
+        return {"type": kind, "on": _switch(message, "on") if "on" in message else None}  # None: toggle
     if kind == "seed":
         seed = message.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31):
@@ -148,14 +151,18 @@ class LiveSession:
         self.recording: list[np.ndarray] = []  # frames shown since recording last started
         self.generation = 0  # bumped by reset: frames of an earlier generation are dropped
         self.decision_ms = float("nan")
-        self.reached = 0
         self._lock = threading.Lock()
         self._pending: dict = {"restart": True}  # settings for the next decision, under _lock
-        self._flag = None  # the flag shown: the user's as soon as it is placed
+        self._placed: np.ndarray | None = None  # the flag the user placed last
+        self._placements = 0  # how many the user placed: a frame generated before the last shows it
         self._shown: list[np.ndarray] = []  # recent frames, for the live skating figure
-        self.playback = Playback(model, self.config, seed)
-        self.skeleton, self.fps = self.playback.skeleton, self.playback.fps
+        # Built by the first `advance`, in a worker thread: building one here would pause every
+        # other session's stream while a tab connects.
+        self.playback: Playback | None = None
         self.character: Character | None = None
+        metadata = model.metadata
+        self.skeleton, self.fps = metadata.skeleton, metadata.fps
+        self.root = preset_roles(self.skeleton.name)["root"]
 
     # What the client sees ---------------------------------------------------------------------
 
@@ -166,7 +173,7 @@ class LiveSession:
             "names": list(self.skeleton.joints),
             "parents": list(self.skeleton.parents),
             "fps": self.fps,
-            "root": self.playback.roles["root"],
+            "root": self.root,
             "seed": self.seed,
             "facing": self.config.facing,
             "lock_feet": self.config.lock_feet,
@@ -179,9 +186,12 @@ class LiveSession:
             else {"names": pose_joints, "parents": list(pose_skeleton(self.pose_model).parents)},
         }
 
-    def flag(self) -> list[float] | None:
-        """The flag as shown now: the one placed last, even before the next decision heads for it."""
-        return None if self._flag is None else [round(float(v), 4) for v in self._flag]
+    def flag(self, frame: dict) -> list[float]:
+        """The flag to show with a frame: the user's latest if placed after the frame was generated
+        (so a new flag shows at once), else the one the frame was generated toward."""
+        with self._lock:
+            flag = self._placed if self._placements > frame["placements"] else frame["flag"]
+        return [round(float(v), 4) for v in flag]
 
     # Messages (event loop) -------------------------------------------------------------------
 
@@ -193,20 +203,23 @@ class LiveSession:
         kind = message["type"]
         with self._lock:
             if kind == "flag":
-                self._flag = np.array([message["x"], message["y"]])
-                self._pending["flag"] = self._flag.copy()
+                self._placed = np.array([message["x"], message["y"]])
+                self._placements += 1
+                self._pending["flag"] = self._placed.copy()
             elif kind in ("facing", "lock_feet"):
                 self._pending[kind] = message["on"]
             elif kind == "ceiling":
                 self.ceiling = message["height"]
             elif kind == "pause":
                 self.paused = (not self.paused) if message["on"] is None else message["on"]
-            elif kind == "reset":
+            elif kind in ("reset", "seed"):
+                if kind == "seed":
+                    seed = message["seed"]
+                    self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
                 self._restart()
-            elif kind == "seed":
-                seed = message["seed"]
-                self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
-                self._restart()
+                if self.recording_on:  # a recording would jump back to the start: it ends here
+                    self.recording_on = False
+                    return {"type": "record", "on": False, "frames": len(self.recording)}
             elif kind == "record":
                 if message["on"]:
                     self.recording = []
@@ -217,7 +230,6 @@ class LiveSession:
     def _restart(self) -> None:
         self.generation += 1
         self._pending["restart"] = True
-        self.reached = 0
 
     def shown(self, positions: np.ndarray) -> None:
         """Note a frame sent to the client (J, 3): for recording and the skating figure."""
@@ -239,15 +251,17 @@ class LiveSession:
         """The next frames: the start after a reset, else one decision's poses.
 
         Returns:
-            the generation they belong to, and one dict per frame ("joints", "root", "reached").
+            the generation they belong to, and one dict per frame: "joints" (J, 3), "root", "flag"
+            (the one it heads for), "reached" (flags so far) and "placements" (flags the user had placed).
         """
         with self._lock:
             pending, self._pending = self._pending, {}
-            generation, ceiling, seed = self.generation, self.ceiling, self.seed
+            generation, ceiling, seed, placements = self.generation, self.ceiling, self.seed, self._placements
         changed = {key: pending[key] for key in ("facing", "lock_feet") if key in pending}
         if changed:
             self.config = replace(self.config, **changed)
-            self.playback.config = self.config
+            if self.playback is not None:
+                self.playback.config = self.config
         # Eager constraint terms: compiling them on the first ceiling would stall this character for
         # seconds; eager, a decision with a ceiling takes 22 ms against 19 compiled.
         with torch.no_grad(), eager_terms():
@@ -255,9 +269,10 @@ class LiveSession:
                 self.playback = Playback(self.model, self.config, seed)
                 course = FlagCourse(None, self.config.arena, self.config.reach, self.playback.rng)
                 self.character = Character(self.playback, self.playback.real_start(), course)
-                if self._flag is None or pending.get("restart"):
-                    self._flag = self.character.course.flag.copy()
-                return generation, self._frames(self.character.start_shown.numpy(), [])
+                if "flag" in pending:  # placed since the reset
+                    course.flag = pending["flag"]
+                start = self.character.start_shown.numpy()
+                return generation, self._frames(start, [course.flag.copy()] * len(start), [], placements)
             if "lock_feet" in changed:  # a fresh lock: pins from before it was off would jump
                 self.character.foot_lock = FootLock(self.skeleton, self.fps) if self.config.lock_feet else None
             if "flag" in pending:
@@ -265,17 +280,22 @@ class LiveSession:
             began = time.perf_counter()
             step = self.character.step(ceiling)
             self.decision_ms = 1000 * (time.perf_counter() - began)
-        if step.reached:
-            with self._lock:
-                self._flag = self.character.course.flag.copy()
-        return generation, self._frames(step.poses.numpy(), step.reached)
+        return generation, self._frames(step.poses.numpy(), step.flags, step.reached, placements)
 
-    def _frames(self, poses: np.ndarray, reached: list[int]) -> list[dict]:
-        root = self.playback.roles["root"]
+    def _frames(self, poses: np.ndarray, flags: list[np.ndarray], reached: list[int], placements: int) -> list[dict]:
+        count = self.character.course.reached - len(reached)  # the take's flags reached before these frames
         frames = []
-        for offset, pose in enumerate(poses):
-            self.reached += offset in reached
-            frames.append({"joints": pose, "root": rounded(pose[root]), "reached": self.reached})
+        for offset, (pose, flag) in enumerate(zip(poses, flags)):
+            count += offset in reached
+            frames.append(
+                {
+                    "joints": pose,
+                    "root": rounded(pose[self.root]),
+                    "flag": flag,
+                    "reached": count,
+                    "placements": placements,
+                }
+            )
         return frames
 
     def export(self, format: str) -> dict:

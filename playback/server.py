@@ -2,8 +2,9 @@
 
 Each connection gets a LiveSession (playback.live), up to `max_sessions`; one more is told the
 server is full and closed. Per session, a producer keeps `ahead_frames` frames generated ahead in a
-worker thread and a sender plays them at the clip rate, so frames never wait on a decision; each
-frame carries the flag as placed last, so a new flag shows on the next frame. A malformed message is
+worker thread and a sender plays them at the clip rate, so frames never wait on a decision; a
+frame shows the user's newest flag when it was placed after the frame was generated, so a new
+flag shows on the next frame. A malformed message is
 answered with {"type": "error", "message": ...} and the session goes on; a closed tab frees its
 session. Decisions of all sessions share `workers` threads and torch runs one thread in each, so
 concurrent decisions do not oversubscribe the cores.
@@ -30,11 +31,16 @@ from motion.errors import InputError
 from motion.models import DRMM, load_model
 from motion.posing import pose_skeleton
 from playback.live import LiveSession, ProtocolError, parse_message, rounded
+from playback.loop import Playback, PlaybackConfig
 
 log = logging.getLogger(__name__)
 
 WEB = Path(str(files("playback") / "web"))
 """The page's files: index.html, app.js, style.css and the vendored three.js with its licence."""
+
+
+MAX_MESSAGE_BYTES = 64 * 1024
+"""A client message longer than this closes its connection (aiohttp's limit; see README)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class ServeConfig:
             raise InputError(f"max_sessions: must be >= 1, got {self.max_sessions}")
         if self.ahead_frames < 1:
             raise InputError(f"ahead_frames: must be >= 1, got {self.ahead_frames}")
+        if self.seed < 0:
+            raise InputError(f"seed: must be >= 0, got {self.seed}")
         if not 1 <= self.port < 65536:
             raise InputError(f"port: must be in [1, 65535], got {self.port}")
 
@@ -78,10 +86,13 @@ class LiveServer:
             pose_model.eval()
         workers = self.config.workers or min(os.cpu_count() or 1, self.config.max_sessions)
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="decide")
+        # Pose and export requests wait in a line of their own: a client sending many cannot hold
+        # up the decisions that keep every stream going.
+        self.requests = ThreadPoolExecutor(1, thread_name_prefix="request")
         self.sessions: set[LiveSession] = set()
         self.sockets: set[web.WebSocketResponse] = set()
         self.started = 0
-        LiveSession(model, self.config.seed)  # fail now, not per connection, on a model Playback cannot take
+        Playback(model, PlaybackConfig())  # fail now, not per connection, on a model Playback cannot take
 
     @classmethod
     def from_checkpoints(
@@ -114,7 +125,8 @@ class LiveServer:
         return web.FileResponse(WEB / "index.html")
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        socket = web.WebSocketResponse(heartbeat=20)
+        # Client messages are small; a pose request is the largest (a few hundred bytes).
+        socket = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE_BYTES)
         await socket.prepare(request)
         if len(self.sessions) >= self.config.max_sessions:
             await socket.send_json(
@@ -147,16 +159,19 @@ class LiveServer:
             try:
                 message = parse_message(received.data)
                 if message["type"] == "export":
-                    reply = await loop.run_in_executor(self.executor, session.export, message["format"])
+                    reply = await loop.run_in_executor(self.requests, session.export, message["format"])
                 elif message["type"] == "pose":
                     reply = await loop.run_in_executor(
-                        self.executor, session.poses, message["targets"], message["ceiling"]
+                        self.requests, session.poses, message["targets"], message["ceiling"]
                     )
                 else:
                     reply = session.apply(message)
                     stream.changed(message["type"])
             except ProtocolError as err:
                 reply = {"type": "error", "message": str(err)}
+            except Exception as err:  # noqa: BLE001 - a bug must not end the session: say so, go on
+                log.exception("message %r failed", received.data[:200])
+                reply = {"type": "error", "message": f"the server failed on that message: {err!r}"}
             if reply is not None:
                 await socket.send_json(reply)
 
@@ -167,6 +182,7 @@ class LiveServer:
 
     async def _stop_workers(self, app: web.Application) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.requests.shutdown(wait=False, cancel_futures=True)
 
 
 class _Stream:
@@ -186,23 +202,21 @@ class _Stream:
         self.ready.set()
 
     async def run(self, messages) -> None:
+        """Stream until the client closes (`messages` ends) or a task fails."""
         tasks = [asyncio.ensure_future(t) for t in (self._produce(), self._send(), messages)]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
-                    await task
-            # A task that failed is a server bug, not a client's: say so, log it, serve the others on.
-            for task in tasks:
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("session stream failed: %r", task.exception(), exc_info=task.exception())
-                    with contextlib.suppress(ConnectionResetError, RuntimeError):
-                        await self.socket.send_json(
-                            {"type": "error", "message": f"the session failed: {task.exception()!r}"}
-                        )
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        # A closed tab ends the sender with a connection error; anything else is a server bug: say
+        # so to the client, log it, and serve the other sessions on.
+        for failure in outcomes:
+            if isinstance(failure, Exception) and not isinstance(failure, (ConnectionError, asyncio.CancelledError)):
+                log.error("session stream failed: %r", failure, exc_info=failure)
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self.socket.send_json({"type": "error", "message": f"the session failed: {failure!r}"})
 
     async def _produce(self) -> None:
         loop = asyncio.get_running_loop()
@@ -226,16 +240,17 @@ class _Stream:
                 await self.ready.wait()
                 due = max(due, loop.time())
                 continue
-            _, frame = self.frames.popleft()
+            generation, frame = self.frames.popleft()
             self.wanted.set()
             joints = frame["joints"]
             self.session.shown(joints)
             message = {
                 "type": "frame",
                 "index": self.index,
+                "take": generation,
                 "root": frame["root"],
                 "joints": rounded(joints),
-                "flag": self.session.flag(),
+                "flag": self.session.flag(frame),
                 "reached": frame["reached"],
                 "decision_ms": None if np.isnan(self.session.decision_ms) else round(self.session.decision_ms, 1),
                 "skating": self.session.skating() if self.index % 10 == 0 else None,
@@ -251,9 +266,32 @@ class _Stream:
 
 
 def serve(server: LiveServer) -> None:
-    """Run until Ctrl-C, printing the URL to open. Torch runs one thread per decision (see module doc)."""
+    """Run until Ctrl-C: bind, print the URL to open, serve. Torch runs one thread per decision
+    (see the module's doc).
+
+    Raises:
+        InputError: the address cannot be bound (in use, or not this machine's).
+    """
     torch.set_num_threads(1)
+    asyncio.run(_serve(server))
+
+
+async def _serve(server: LiveServer) -> None:
     config = server.config
-    url = f"http://{'127.0.0.1' if config.host in ('0.0.0.0', '') else config.host}:{config.port}/"
-    print(f"motion serve: open {url} (up to {config.max_sessions} sessions; Ctrl-C stops)", flush=True)
-    web.run_app(server.app(), host=config.host, port=config.port, print=None)
+    runner = web.AppRunner(server.app())
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, config.host, config.port).start()
+        except OSError as err:
+            raise InputError(
+                f"--host {config.host} --port {config.port}: cannot listen there ({err.strerror or err})"
+            ) from None
+        host = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
+        print(
+            f"motion serve: open http://{host}:{config.port}/ (up to {config.max_sessions} sessions; Ctrl-C stops)",
+            flush=True,
+        )
+        await asyncio.Event().wait()  # until Ctrl-C cancels this task
+    finally:
+        await runner.cleanup()

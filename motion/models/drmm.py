@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -125,7 +126,8 @@ def truncate_logits(logits: Tensor, truncation: float) -> Tensor:
 
 
 def logsumexp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
-    """log sum exp(x) over `dim`, as torch.logsumexp, with terms below EXP_FLOOR times the peak dropped.
+    """log sum exp(x) over `dim`, as torch.logsumexp, with each term's exponent relative to the peak
+    clamped at EXP_FLOOR (a term under e^EXP_FLOOR of the peak counts as that, and passes no gradient).
 
     The peak carries no gradient: d/dpeak of peak + log sum exp(x - peak) is exactly 0.
     A row of -inf gives -inf.
@@ -208,14 +210,14 @@ class _Compiled:
     """A function compiled by torch.compile at first use, with dynamic shapes; eager where
     compilation is unavailable (no C++ compiler, unsupported platform), and inside `eager_terms()`."""
 
-    eager = False  # set by eager_terms()
+    eager = threading.local()  # .on, set by eager_terms() in the thread it runs in
 
     def __init__(self, function) -> None:
         self.function = function
         self.compiled = None
 
     def __call__(self, *args):
-        if _Compiled.eager:
+        if getattr(_Compiled.eager, "on", False):
             return self.function(*args)
         if self.compiled is None:
             self.compiled = torch.compile(self.function, dynamic=True)
@@ -231,12 +233,14 @@ class _Compiled:
 @contextmanager
 def eager_terms() -> Iterator[None]:
     """Evaluate the constraint terms eagerly inside the block: for a few calls (one `motion pose`, 64
-    samples in about 15 ms eager), compiling them would only add the compiler's 5-15 s."""
-    previous, _Compiled.eager = _Compiled.eager, True
+    samples in about 15 ms eager), compiling them would only add the compiler's 5-15 s. The setting
+    is the calling thread's: a live session's decisions (playback.live) run in several threads."""
+    previous = getattr(_Compiled.eager, "on", False)
+    _Compiled.eager.on = True
     try:
         yield
     finally:
-        _Compiled.eager = previous
+        _Compiled.eager.on = previous
 
 
 _box_log_mass = _Compiled(box_log_mass)

@@ -117,7 +117,11 @@ function status(text, error = false) {
 function connect() {
   socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   socket.onopen = () => { live.connected = true; status("connected"); };
-  socket.onclose = () => { live.connected = false; if (!live.errors.length) status("disconnected: reload the page", true); };
+  socket.onclose = () => {
+    live.connected = false;
+    const last = live.errors[live.errors.length - 1];
+    status(last && last.includes("full") ? last : "disconnected: reload the page", true);
+  };
   socket.onmessage = (event) => handle(JSON.parse(event.data));
 }
 
@@ -125,7 +129,10 @@ function handle(message) {
   switch (message.type) {
     case "hello": return hello(message);
     case "frame": return frame(message);
-    case "error": live.errors.push(message.message); return status(message.message, true);
+    case "error":
+      live.errors.push(message.message);
+      poseInFlight = false;  // a refused pose request must not freeze the posing tab
+      return status(message.message, true);
     case "record": return recorded(message);
     case "export": return download(message);
     case "poses": return posed(message);
@@ -211,6 +218,7 @@ $("download-bvh").onclick = () => send({ type: "export", format: "bvh" });
 $("download-csv").onclick = () => send({ type: "export", format: "csv" });
 
 function recorded(message) {
+  recording = message.on;  // a reset or new seed ends a recording
   $("record").classList.toggle("on", message.on);
   $("record").textContent = message.on ? "Stop" : "Record";
   $("download-bvh").disabled = $("download-csv").disabled = message.on || message.frames === 0;
@@ -221,7 +229,7 @@ function download(message) {
   link.href = URL.createObjectURL(new Blob([message.text], { type: "text/plain" }));
   link.download = message.name;
   link.click();
-  URL.revokeObjectURL(link.href);
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
   status(`downloaded ${message.name}: ${message.frames} frames`);
 }
 

@@ -168,13 +168,19 @@ def test_fast_log_normal_cdf_matches_torch():
 
 
 def test_floored_logsumexp_matches_torch_in_value_and_gradient():
-    # Rows spread over thousands of nats, as a layer's logits are; one row all -inf.
-    x = (torch.randn(64, 512, generator=torch.Generator().manual_seed(0)) * 2000).requires_grad_()
+    # Rows spread over thousands of nats, as a layer's logits are; truncated (-inf) entries in some.
+    x = torch.randn(64, 512, generator=torch.Generator().manual_seed(0)) * 2000
+    x = x.masked_fill(torch.rand(64, 512, generator=torch.Generator().manual_seed(1)) < 0.3, -math.inf)
+    x[:, 0] = 0.0  # every row keeps a finite peak
+    x.requires_grad_()
     ours, theirs = logsumexp(x, -1), torch.logsumexp(x, -1)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4)
     (grad_ours,) = torch.autograd.grad(ours.sum(), x)
     (grad_theirs,) = torch.autograd.grad(theirs.sum(), x)
-    torch.testing.assert_close(grad_ours, grad_theirs, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grad_ours, grad_theirs, rtol=0, atol=1e-6)  # float32 rounding of weights near 1
     torch.testing.assert_close(log_softmax(x.detach(), -1).exp().sum(-1), torch.ones(64))
-    empty = torch.full((2, 5), -math.inf)
-    assert logsumexp(empty, -1).eq(-math.inf).all()
+    empty = torch.full((2, 5), -math.inf, requires_grad=True)
+    total = logsumexp(empty, -1)
+    assert total.eq(-math.inf).all()
+    (grad_empty,) = torch.autograd.grad(total.sum(), empty)
+    assert grad_empty.eq(0).all()

@@ -56,7 +56,7 @@ def test_hello_then_frames_at_the_clip_rate(server_args):
             rate = count / (time.monotonic() - began)
             assert len(frame["joints"]) == 20 and len(frame["root"]) == 3
             assert frame["index"] == first["index"] + 60
-            assert 24 <= rate <= 36, rate
+            assert 20 <= rate <= 40, rate  # 30 paced; slack for a loaded CI machine
             assert 0.5 < frame["root"][2] < 1.2  # hips above the floor, metres
 
     run(server_args, test)
@@ -93,6 +93,9 @@ def test_bad_messages_get_an_error_and_the_session_goes_on(server_args):
         json.dumps({"type": "flag", "x": "a", "y": 0}),
         json.dumps({"type": "flag", "x": 1e9, "y": 0}),
         json.dumps({"type": "flag", "x": float("nan"), "y": 0}),
+        '{"type": "flag", "x": 1' + "0" * 400 + ', "y": 0}',  # an integer too large for a float
+        '{"type": "flag", "x": 1' + "0" * 5000 + ', "y": 0}',  # longer than Python parses
+        "[" * 60000,  # nested deeper than the parser recurses (under the 64 KiB limit)
         json.dumps({"type": "ceiling", "height": 9}),
         json.dumps({"type": "facing", "on": "yes"}),
         json.dumps({"type": "export", "format": "bvh"}),  # nothing recorded
@@ -137,16 +140,29 @@ def test_settings_pause_reset_record_export_and_pose(server_args):
             csv = await next_of(socket, "export")
             assert len(csv["text"].splitlines()) == stopped["frames"] + 1
             await socket.send_json({"type": "pause", "on": True})
-            await asyncio.sleep(0.2)
-            while True:  # what was in flight arrives, then nothing
+            for _ in range(20):  # what was in flight arrives, then nothing
                 try:
                     await asyncio.wait_for(socket.receive_json(), 0.5)
                 except asyncio.TimeoutError:
                     break
+            else:
+                pytest.fail("frames kept coming after the pause")
             await socket.send_json({"type": "pause", "on": False})
+            await next_of(socket, "frame")  # playing again
             await socket.send_json({"type": "reset"})
-            frame = await next_of(socket, "frame")
-            assert frame["reached"] == 0 and abs(frame["root"][0]) < 1.0  # back near the start
+            while (frame := await next_of(socket, "frame"))["take"] == 0:
+                pass
+            assert frame["take"] == 1 and frame["reached"] == 0 and abs(frame["root"][0]) < 0.5  # the start
+            flag = [1.5, -2.0]  # placed right after a reset, it is the one walked to
+            await socket.send_json({"type": "reset"})
+            await socket.send_json({"type": "flag", "x": flag[0], "y": flag[1]})
+            while (frame := await next_of(socket, "frame"))["take"] < 2 or frame["flag"] != flag:
+                pass
+            while frame["reached"] == 0:  # shown from now on, and walked to
+                assert frame["flag"] == flag
+                frame = await next_of(socket, "frame")
+            near = ((frame["root"][0] - flag[0]) ** 2 + (frame["root"][1] - flag[1]) ** 2) ** 0.5
+            assert near <= 1.05
             await socket.send_json({"type": "pose", "targets": {"right_hand": [0.3, -0.3, 1.3]}, "ceiling": 1.5})
             poses = await next_of(socket, "poses")
             hand, head = (server_args[1].metadata.skeleton.joints.index(n) for n in ("right_hand", "head"))
