@@ -228,7 +228,10 @@ class LiveSession:
         return None
 
     def _restart(self) -> None:
+        """A new take from the start, toward a random flag: a flag placed before the reset and not
+        yet headed for goes with the old take (one placed after it is kept)."""
         self.generation += 1
+        self._pending.pop("flag", None)
         self._pending["restart"] = True
 
     def shown(self, positions: np.ndarray) -> None:

@@ -287,7 +287,8 @@ async def _serve(server: LiveServer) -> None:
             raise InputError(
                 f"--host {config.host} --port {config.port}: cannot listen there ({err.strerror or err})"
             ) from None
-        host = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(config.host, config.host)
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host  # an IPv6 address
         print(
             f"motion serve: open http://{host}:{config.port}/ (up to {config.max_sessions} sessions; Ctrl-C stops)",
             flush=True,

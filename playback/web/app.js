@@ -131,7 +131,10 @@ function handle(message) {
     case "frame": return frame(message);
     case "error":
       live.errors.push(message.message);
-      poseInFlight = false;  // a refused pose request must not freeze the posing tab
+      if (message.message.startsWith("pose")) {  // a refused pose request must not freeze the tab
+        poseInFlight = false;
+        if (poseWanted) { poseWanted = false; requestPoses(); }
+      }
       return status(message.message, true);
     case "record": return recorded(message);
     case "export": return download(message);

@@ -184,3 +184,17 @@ def test_floored_logsumexp_matches_torch_in_value_and_gradient():
     assert total.eq(-math.inf).all()
     (grad_empty,) = torch.autograd.grad(total.sum(), empty)
     assert grad_empty.eq(0).all()
+
+
+def test_eager_terms_hold_only_in_their_own_thread():
+    import threading
+
+    from motion.models.drmm import _Compiled, eager_terms
+
+    seen = []
+    with eager_terms():
+        thread = threading.Thread(target=lambda: seen.append(getattr(_Compiled.eager, "on", False)))
+        thread.start()
+        thread.join()
+        assert _Compiled.eager.on
+    assert seen == [False] and not _Compiled.eager.on

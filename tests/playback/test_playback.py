@@ -233,7 +233,9 @@ def test_the_ceiling_bounds_the_head_of_every_next_pose_and_the_goal_head_height
     positions = walk_on_laforge20()
     features, starts = encode_segments(positions, layout, player.roles)
     row, start = features[60], starts[60]
-    heights = positions[start + 10 : start + 15, head, 2].tolist() + [positions[start + 10 : start + 40, head, 2].mean()]
+    heights = positions[start + 10 : start + 15, head, 2].tolist() + [
+        positions[start + 10 : start + 40, head, 2].mean()
+    ]
     np.testing.assert_allclose(row[bounded], heights, atol=1e-5)
 
 

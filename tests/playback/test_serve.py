@@ -158,8 +158,9 @@ def test_settings_pause_reset_record_export_and_pose(server_args):
             await socket.send_json({"type": "flag", "x": flag[0], "y": flag[1]})
             while (frame := await next_of(socket, "frame"))["take"] < 2 or frame["flag"] != flag:
                 pass
+            deadline = time.monotonic() + 15
             while frame["reached"] == 0:  # shown from now on, and walked to
-                assert frame["flag"] == flag
+                assert frame["flag"] == flag and time.monotonic() < deadline
                 frame = await next_of(socket, "frame")
             near = ((frame["root"][0] - flag[0]) ** 2 + (frame["root"][1] - flag[1]) ** 2) ** 0.5
             assert near <= 1.05
@@ -215,3 +216,17 @@ def test_motion_serve_refuses_bad_input_in_one_line(capsys):
     errors = capsys.readouterr().err.strip().splitlines()
     assert errors[0] == "error: --port: must be in [1, 65535], got 0"
     assert errors[1].startswith(f"error: {POSE_MODEL}:") and len(errors) == 2
+
+
+def test_motion_serve_says_in_one_line_when_the_port_is_taken(capsys):
+    import socket
+
+    from cli.serve import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--port", str(port)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: --host 127.0.0.1 --port {port}: cannot listen there") and "\n" not in error
