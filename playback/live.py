@@ -30,7 +30,6 @@ from motion.models.drmm import eager_terms
 from motion.posing import pose_skeleton, sample_poses
 from motion.retarget import write_clip_bvh
 from motion.skeleton import preset_roles
-from playback.contacts import FootLock
 from playback.flags import FlagCourse
 from playback.loop import Character, Playback, PlaybackConfig
 from playback.metrics import motion_metrics
@@ -75,11 +74,9 @@ def _switch(message: dict, field: str) -> bool:
 
 def _point(kind: str, name: str, value: object) -> tuple[float, float, float]:
     if not isinstance(value, list) or len(value) != 3:
-        raise ProtocolError(f"{kind}: target {name!r} must be [x, y, z], got {value!r}")
-    point = {"type": kind}
-    for axis, coordinate in zip("xyz", value):
-        point[axis] = coordinate
-    return tuple(_number(point, axis, -POSE_TARGET_RANGE, POSE_TARGET_RANGE) for axis in "xyz")
+        raise ProtocolError(f"{kind}: target {name!r} must be [x, y, z], got {str(value)[:40]}")
+    coordinates = {"type": kind, **dict(zip("xyz", value))}
+    return tuple(_number(coordinates, axis, -POSE_TARGET_RANGE, POSE_TARGET_RANGE) for axis in "xyz")
 
 
 def parse_message(text: str | bytes) -> dict:
@@ -167,7 +164,7 @@ class LiveSession:
     # What the client sees ---------------------------------------------------------------------
 
     def hello(self, max_sessions: int) -> dict:
-        pose_joints = list(pose_skeleton(self.pose_model).joints) if self.pose_model is not None else None
+        poses = None if self.pose_model is None else pose_skeleton(self.pose_model)
         return {
             "type": "hello",
             "names": list(self.skeleton.joints),
@@ -181,9 +178,7 @@ class LiveSession:
             "ceiling_range": list(CEILING_RANGE),
             "reach": self.config.reach,
             "max_sessions": max_sessions,
-            "pose": None
-            if pose_joints is None
-            else {"names": pose_joints, "parents": list(pose_skeleton(self.pose_model).parents)},
+            "pose": None if poses is None else {"names": list(poses.joints), "parents": list(poses.parents)},
         }
 
     def flag(self, frame: dict) -> list[float]:
@@ -276,8 +271,8 @@ class LiveSession:
                     course.flag = pending["flag"]
                 start = self.character.start_shown.numpy()
                 return generation, self._frames(start, [course.flag.copy()] * len(start), [], placements)
-            if "lock_feet" in changed:  # a fresh lock: pins from before it was off would jump
-                self.character.foot_lock = FootLock(self.skeleton, self.fps) if self.config.lock_feet else None
+            if "lock_feet" in changed:
+                self.character.lock_feet(self.config.lock_feet)
             if "flag" in pending:
                 self.character.course.flag = pending["flag"]
             began = time.perf_counter()

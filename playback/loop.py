@@ -521,11 +521,16 @@ class Character:
     def __init__(self, playback: Playback, start: Tensor, course: FlagCourse) -> None:
         self.playback, self.history, self.course = playback, start, course
         self.root = playback.roles["root"]
-        self.foot_lock = FootLock(playback.skeleton, playback.fps) if playback.config.lock_feet else None
+        self.lock_feet(playback.config.lock_feet)
         if playback.matching is not None:
             playback.matching.reset()
         self.start_shown = self.shown(start)
         course.update(start[-1, self.root, :2].double().numpy())
+
+    def lock_feet(self, on: bool) -> None:
+        """Plant the feet of the poses shown from now on, or stop; a fresh lock each time, since pins
+        from before it was off would jump."""
+        self.foot_lock = FootLock(self.playback.skeleton, self.playback.fps) if on else None
 
     def shown(self, poses: Tensor) -> Tensor:
         return poses if self.foot_lock is None else self.foot_lock(poses)
