@@ -72,7 +72,7 @@ def folder_job(files: int, model: str, workers: int) -> None:
                 replace(clip, positions=np.where(mask, np.nan, clip.positions)), inputs / f"{clip.name}.csv"
             )
         seconds = sum(clip.duration for clip in clips)
-        for method in ("kinematic", "hgvae"):
+        for method in ("kinematic", "donor", "hgvae"):
             config = ImputeConfig(method=method, model=model)
             times = []
             for _ in range(3):

@@ -31,8 +31,8 @@ DEFAULTS = ImputeConfig()
 def build_parser() -> argparse.ArgumentParser:
     command = parser(
         "motion impute",
-        "Fill occluded joint positions in a clip: with a classical fill (by default the kinematic one: a spline or "
-        "line in time moved onto the clip's bone lengths) or a trained HG-VAE (MAP imputation from the kinematic "
+        "Fill occluded joint positions in a clip: with a classical fill (by default the donor one: the lost joint's "
+        "motion at the moments of the clip most like the gap's, on the clip's bone lengths) or a trained HG-VAE (MAP imputation from the kinematic "
         "fill, onto the clip's bone lengths; short gaps keep the kinematic fill). Occlusions are "
         "empty or NaN cells, or given by --mask. The output keeps the input's format and every observed value "
         "(a BVH keeps the text of every frame without a gap and has the others re-solved on its own rig); "
@@ -49,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     command.add_argument(
         "--method", choices=METHODS, default=DEFAULTS.method,
-        help="a classical fill: linear or cubic-spline interpolation in time, or kinematic (spline or line moved "
-        "onto the clip's bone lengths, the most accurate on held-out clips); or hgvae",
+        help="a classical fill: linear or cubic-spline interpolation in time, kinematic (spline or line moved "
+        "onto the clip's bone lengths) or donor (gaps over 0.2 s take the joint's motion from the clip's most "
+        "similar moments, on its bones: the most accurate on held-out clips); or hgvae",
     )  # fmt: skip
     command.add_argument(
         "--model",

@@ -95,7 +95,7 @@ def imputation_curves(figures: dict[str, dict], path: Path) -> None:
 
 
 def gap_examples(
-    examples: dict[str, dict], path: Path, methods: tuple[str, ...] = ("spline", "kinematic", "hgvae")
+    examples: dict[str, dict], path: Path, methods: tuple[str, ...] = ("spline", "kinematic", "donor", "hgvae")
 ) -> None:
     """One filled gap per occlusion pattern (evaluation.gap_filling.example): the truth and each method's
     fill of one lost joint's coordinate relative to the root, the gap shaded."""

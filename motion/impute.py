@@ -22,7 +22,7 @@ from torch import Tensor
 from motion.clip import Clip, resample
 from motion.encoding import normalise_windows
 from motion.errors import InputError
-from motion.fills import FILLS, kinematic_fill, linear_fill, spline_fill
+from motion.fills import FILLS, donor_fill, kinematic_fill, linear_fill, spline_fill
 from motion.formats import (
     ReadOptions,
     Source,
@@ -98,19 +98,21 @@ def blend_weights(length: int) -> np.ndarray:
     return (np.sin(np.pi * (np.arange(length) + 0.5) / length) ** 2).astype(np.float32)
 
 
-def fill_clip(clip: Clip, missing: np.ndarray | None = None, method: str = "kinematic") -> ClipImputation:
+def fill_clip(clip: Clip, missing: np.ndarray | None = None, method: str = "donor") -> ClipImputation:
     """Fill a clip's missing entries with a classical fill (motion.fills), on its own skeleton.
 
     Args:
         clip: the clip; values at missing entries are ignored.
         missing: (frames, joints, 3) bool, True where occluded; None: the clip's NaN entries.
-        method: "linear", "spline" or "kinematic".
+        method: "linear", "spline", "kinematic" or "donor".
     """
     if method not in FILLS:
         raise InputError(f"method {method!r}: the classical fills are {', '.join(FILLS)}")
     missing = np.isnan(clip.positions) if missing is None else missing
     if method == "kinematic":
         positions = kinematic_fill(clip.positions, missing, clip.skeleton, clip.fps)
+    elif method == "donor":
+        positions = donor_fill(clip.positions, missing, clip.skeleton, clip.fps)
     else:
         positions = (linear_fill if method == "linear" else spline_fill)(clip.positions, missing)
     never_seen = missing.all(0, keepdims=True) & missing  # a coordinate with no observed frame has nothing to go on
@@ -353,7 +355,7 @@ def _score(model: HGVAE, clip: Clip, joint_map: str | Path | None) -> float:
 def impute_file(
     path: str | Path,
     out: str | Path,
-    method: str = "kinematic",
+    method: str = "donor",
     model: HGVAE | None = None,
     mask: str | Path | None = None,
     options: ReadOptions = ReadOptions(),
@@ -397,7 +399,7 @@ def impute_file(
 def impute_source(
     source: Source,
     out: str | Path,
-    method: str = "kinematic",
+    method: str = "donor",
     model: HGVAE | None = None,
     mask: str | Path | None = None,
     options: ReadOptions = ReadOptions(),

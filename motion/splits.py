@@ -17,7 +17,9 @@ from motion.skeleton import resolve_joint_map
 SPLIT_PERIOD = 10
 TEST_INDEX = 0
 VAL_INDEX = 5
-SPLIT_RULE = f"sorted clip names; i % {SPLIT_PERIOD} == {TEST_INDEX}: test, i % {SPLIT_PERIOD} == {VAL_INDEX}: val, else train"
+SPLIT_RULE = (
+    f"sorted clip names; i % {SPLIT_PERIOD} == {TEST_INDEX}: test, i % {SPLIT_PERIOD} == {VAL_INDEX}: val, else train"
+)
 """The rule in words, as dataset metadata records it."""
 
 

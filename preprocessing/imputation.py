@@ -56,7 +56,7 @@ class ImputeConfig:
         read: how to read the files (format, fps, up axis, units).
     """
 
-    method: str = "kinematic"
+    method: str = "donor"
     model: str = str(HGVAE_MODEL)
     score: bool = True
     label: str | None = None
@@ -236,7 +236,7 @@ def impute_files(
     Args:
         inputs: files, folders (searched recursively) or zip archives.
         out: output folder; a rerun with the same settings resumes, redoing only changed inputs.
-        config: how to fill (default: ImputeConfig(), the kinematic fill, scored by the shipped HG-VAE).
+        config: how to fill (default: ImputeConfig(), the donor fill, scored by the shipped HG-VAE).
         workers: worker processes (default: every core); 1 runs in this process.
         device: torch device of the HG-VAE.
         overwrite: forget what `out` already holds instead of resuming.

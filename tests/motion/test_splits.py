@@ -15,7 +15,9 @@ def test_contents_are_left_out_before_the_split(locomotion_bandai_zip):
     """Of the shipped clips, runs 001-015 sort to indices 0-14 and walks 001-010, 012-016 to 15-29."""
     sources, filtered = split_sources(list_sources([locomotion_bandai_zip]), ("run", "walk"))
     assert len(sources) == 30 and filtered == 30
-    names = {split: [s.name.removeprefix("dataset-2_") for s in sources if s.split == split] for split in ("test", "val")}
+    names = {
+        split: [s.name.removeprefix("dataset-2_") for s in sources if s.split == split] for split in ("test", "val")
+    }
     assert names["test"] == ["run_normal_001", "run_normal_011", "walk_normal_006"]
     assert names["val"] == ["run_normal_006", "walk_normal_001", "walk_normal_012"]
 
