@@ -191,6 +191,8 @@ DONOR_ANCHOR_WEIGHT = 4.0
 """Weight of the lost joint's own observed frames either side of the gap, against 1 for every other
 observed joint: where the lost joint was just before and after is what the fill must join."""
 
+SEARCH_VALUES = 1 << 22  # positions compared at once by the donor search: about 16 MB of float32
+
 DONORS = 3
 """How many of the best-matching moments are averaged: three halve the error of one on 0.25 s gaps."""
 
@@ -296,9 +298,13 @@ def _donor(
     if not usable.any():
         return None
     candidates = np.flatnonzero(usable)
-    both = weight * seen[candidates]  # (candidates, length, joints)
-    squared = ((spans[candidates] - local[low:high]) ** 2).sum(-1)
-    distance = (both * squared).sum((1, 2)) / np.maximum(both.sum((1, 2)), 1e-9)
+    distance = np.empty(len(candidates))
+    chunk = max(SEARCH_VALUES // local[0].size // length, 1)  # candidates compared at once, to bound memory
+    for begin in range(0, len(candidates), chunk):
+        some = candidates[begin : begin + chunk]
+        both = weight * seen[some]  # (candidates, length, joints)
+        squared = ((spans[some] - local[low:high]) ** 2).sum(-1)
+        distance[begin : begin + chunk] = (both * squared).sum((1, 2)) / np.maximum(both.sum((1, 2)), 1e-9)
     best = candidates[np.argsort(distance)[:donors]]
     # The donor's joint over the gap and the frame either side, where the gap has one.
     before, after = first - 1 - low, stop - low  # indices into a span
