@@ -93,9 +93,9 @@ def test_motion_impute_fills_a_real_clip_and_keeps_observed_cells_verbatim(
     positions[40:70, clip.skeleton.index("Hand_L")] = np.nan  # a marker lost for a second
     gappy = tmp_path / "gappy.csv"
     write_joint_csv(replace(clip, positions=positions), gappy)
-    kinematic = tmp_path / "kinematic.csv"
-    assert impute([str(gappy), "--out", str(kinematic)]) == 0  # the default: the kinematic fill, no model
-    assert "(kinematic)" in capsys.readouterr().out
+    classical = tmp_path / "classical.csv"
+    assert impute([str(gappy), "--out", str(classical)]) == 0  # the default: the donor fill, no model
+    assert "(donor)" in capsys.readouterr().out
     out = tmp_path / "filled.csv"
     assert (
         impute([str(gappy), "--method", "hgvae", "--model", str(conditional), "--out", str(out), "--label", "walk"])
@@ -116,9 +116,9 @@ def test_motion_impute_fills_a_real_clip_and_keeps_observed_cells_verbatim(
     hole[:, [clip.skeleton.index("joint_Root"), clip.skeleton.index("Chest")]] = False
     error = np.sqrt(np.mean((filled[hole] - clip.positions[hole]) ** 2))
     assert error < 0.1, error  # metres
-    by_kinematic = read_clips(kinematic)[0].positions
-    assert np.isfinite(by_kinematic).all()  # a classical fill fills every joint of the clip's own skeleton
-    error = np.sqrt(np.mean((by_kinematic[hole] - clip.positions[hole]) ** 2))
+    by_classical = read_clips(classical)[0].positions
+    assert np.isfinite(by_classical).all()  # a classical fill fills every joint of the clip's own skeleton
+    error = np.sqrt(np.mean((by_classical[hole] - clip.positions[hole]) ** 2))
     assert error < 0.1, error
 
 
