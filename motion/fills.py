@@ -1,6 +1,7 @@
 """Classical gap fills of a clip's joint trajectories, as mocap tools make them: linear and cubic-spline
-interpolation in time, and a kinematic fill that keeps the bone lengths measured on the clip's own
-observed frames.
+interpolation in time, a kinematic fill that keeps the bone lengths measured on the clip's own
+observed frames, and a donor fill that takes a lost joint's motion from the clip's most similar
+moments (donor_fill).
 
 The kinematic fill starts from an estimate of each missing point (by default the spline fill for gaps
 up to SPLINE_SECONDS and the linear one for longer gaps, through which a cubic overshoots; or any
@@ -25,7 +26,7 @@ import torch
 from scipy.interpolate import CubicSpline
 
 from motion.errors import InputError
-from motion.gaps import interpolate_gaps, short_gaps
+from motion.gaps import gap_runs, interpolate_gaps, short_gaps
 from motion.geometry import facing_direction, from_local_frame, to_local_frame
 from motion.skeleton import Skeleton, preset_roles
 
@@ -241,7 +242,7 @@ def donor_fill(
     estimate, donated = local.copy(), np.zeros_like(long)
     context = max(int(round(context_seconds * fps)), 1)
     for joint in np.flatnonzero(long.any(0)):
-        for first, stop in _runs(long[:, joint]):
+        for first, stop in gap_runs(long[:, joint]):
             fill = _donor(local, lost, joint, first, stop, context, anchor_weight, donors)
             if fill is not None:
                 estimate[first:stop, joint], donated[first:stop, joint] = fill, True
@@ -263,12 +264,6 @@ def _body_frame(positions: np.ndarray, skeleton: Skeleton) -> tuple[np.ndarray, 
         facing = torch.tensor([1.0, 0.0, 0.0]).expand(len(points), 3)
     origin = points[:, root]
     return to_local_frame(points, origin, facing).numpy(), origin, facing
-
-
-def _runs(column: np.ndarray) -> list[tuple[int, int]]:
-    """(first, stop) of each run of True in a (frames,) bool array."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], column.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _donor(

@@ -67,6 +67,18 @@ def interpolate_gaps(values: Tensor, missing: Tensor, fallback: Tensor | None = 
     return torch.where(missing, filled, values)
 
 
+def gap_runs(missing: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of consecutive missing frames of one trajectory.
+
+    Args:
+        missing: (frames,) bool, True where missing.
+    Returns:
+        (first, stop) frame of each run, in order: missing[first:stop] is all True.
+    """
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], missing.astype(np.int8), [0]])))  # run starts, then stops
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 def gap_lengths(missing: np.ndarray) -> np.ndarray:
     """For each missing point, the length of the run of consecutive missing frames it belongs to.
 
@@ -75,16 +87,10 @@ def gap_lengths(missing: np.ndarray) -> np.ndarray:
     Returns:
         (frames, joints) int64: the run's length in frames at each missing point, 0 where observed.
     """
-    frames = missing.shape[0]
-    padded = np.concatenate([np.zeros((1, *missing.shape[1:]), bool), missing, np.zeros((1, *missing.shape[1:]), bool)])
-    edges = np.diff(padded.astype(np.int8), axis=0)  # +1 where a run starts, -1 after it ends
     lengths = np.zeros(missing.shape, np.int64)
     for joint in np.flatnonzero(missing.any(0)):
-        starts, stops = np.flatnonzero(edges[:, joint] == 1), np.flatnonzero(edges[:, joint] == -1)
-        run = np.zeros(frames, np.int64)
-        for start, stop in zip(starts, stops, strict=True):
-            run[start:stop] = stop - start
-        lengths[:, joint] = run
+        for first, stop in gap_runs(missing[:, joint]):
+            lengths[first:stop, joint] = stop - first
     return lengths
 
 
