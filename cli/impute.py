@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     command = parser(
         "motion impute",
         "Fill occluded joint positions in a clip: with a classical fill (by default the donor one: the lost joint's "
-        "motion at the moments of the clip most like the gap's, on the clip's bone lengths) or a trained HG-VAE (MAP imputation from the kinematic "
-        "fill, onto the clip's bone lengths; short gaps keep the kinematic fill). Occlusions are "
+        "motion at the moments of the clip most like the gap's, on the clip's bone lengths) or a trained HG-VAE (MAP imputation from the donor "
+        "fill, onto the clip's bone lengths; short gaps keep the donor fill). Occlusions are "
         "empty or NaN cells, or given by --mask. The output keeps the input's format and every observed value "
         "(a BVH keeps the text of every frame without a gap and has the others re-solved on its own rig); "
         "an --out ending in .bvh writes joint rotations, an --out ending in .csv a BVH's positions.",
@@ -78,17 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     command.add_argument(
         "--fallback-seconds", type=float,
-        help="gaps up to this long keep the kinematic fill, 0: the model fills every gap (default: the rule "
+        help="gaps up to this long keep the donor fill, 0: the model fills every gap (default: the rule "
         f"fitted for the model, motion evaluate --parts fills --save-fallback; else {FALLBACK_SECONDS:g})",
     )  # fmt: skip
     command.add_argument(
         "--elbo-floor", type=float,
-        help="windows whose start's ELBO is under this (nats) keep the kinematic fill (default: the rule fitted "
+        help="windows whose start's ELBO is under this (nats) keep the donor fill (default: the rule fitted "
         "for the model; else none)",
     )  # fmt: skip
     command.add_argument(
         "--smooth-seconds", type=float,
-        help="smooth the model's departure from the kinematic fill in time by a Gaussian of this standard "
+        help="smooth the model's departure from the donor fill in time by a Gaussian of this standard "
         "deviation (default: the rule fitted for the model; else 0)",
     )  # fmt: skip
     command.add_argument(

@@ -47,7 +47,7 @@ class DemoTake:
 @dataclass(frozen=True)
 class DemoImputation:
     """The imputed clip: values taken out, the errors of the HG-VAE's fill, of linear interpolation and
-    of the kinematic fill (evaluation.imputation.errors), the ELBO per window before and after, the
+    of the donor fill (evaluation.imputation.errors), the ELBO per window before and after, the
     files written."""
 
     missing: int
@@ -55,7 +55,7 @@ class DemoImputation:
     seconds: float
     hgvae: dict[str, float]
     linear: dict[str, float]
-    kinematic: dict[str, float]
+    donor: dict[str, float]
     elbo_before: float
     elbo_after: float
     gaps: Path
@@ -96,9 +96,7 @@ def impute_gaps(hgvae: str | Path, out: Path, clip_path: str | Path = CLIP, seed
     gapped = replace(clip, positions=np.where(missing, np.nan, clip.positions).astype(np.float32))
     result = impute_clip(model, gapped, missing)
     truth, hole = torch.from_numpy(clip.positions), torch.from_numpy(missing)
-    linear, kinematic = (
-        torch.from_numpy(fill_clip(gapped, missing, name).positions) for name in ("linear", "kinematic")
-    )
+    linear, donor = (torch.from_numpy(fill_clip(gapped, missing, name).positions) for name in ("linear", "donor"))
     gaps, imputed = out / "demo-gaps.csv", out / "demo-imputed.csv"
     write_joint_csv(gapped, gaps)
     write_joint_csv(replace(clip, positions=result.positions), imputed)
@@ -108,7 +106,7 @@ def impute_gaps(hgvae: str | Path, out: Path, clip_path: str | Path = CLIP, seed
         seconds=clip.duration,
         hgvae=errors(torch.from_numpy(result.positions), truth, hole),
         linear=errors(linear, truth, hole),
-        kinematic=errors(kinematic, truth, hole),
+        donor=errors(donor, truth, hole),
         elbo_before=result.elbo_before,
         elbo_after=result.elbo_after,
         gaps=gaps,

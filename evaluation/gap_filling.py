@@ -35,6 +35,9 @@ FALLBACK_CANDIDATES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5)  # seconds: the fall
 SMOOTH_CANDIDATES = (0.0, 0.05, 0.1, 0.2)  # seconds: the learned fill's smoothing is fitted among these
 RULE = {"fallback_seconds": "seconds", "elbo_floor": "elbo_floor", "smooth_seconds": "smooth_seconds"}
 """The fitted rule as a checkpoint records it (ModelMetadata.imputation): its names, and fit_fallback's keys."""
+TOOL_FILLS = ("linear", "spline", "kinematic")
+"""The fills mocap tools already make (splines in Vicon Nexus, MotionBuilder and Blender; rigid-body fills
+that keep bones): the donor fill is ours, so ratios are given to the best of these as well."""
 PATTERNS = (
     *(f"joints {seconds:g} s" for seconds in GAP_SECONDS),
     f"limb {LIMB_SECONDS:g} s",
@@ -109,9 +112,9 @@ def classical_methods() -> dict[str, Method]:
 
 
 def model_method(model: HGVAE, fallback_seconds: float, elbo_floor: float, smooth_seconds: float = 0.0) -> Method:
-    """The HG-VAE as `motion impute` runs it: from the kinematic fill, onto the clip's bones, with the fallback rule."""
+    """The HG-VAE as `motion impute` runs it: from the donor fill, onto the clip's bones, with the fallback rule."""
     return lambda clip, mask: impute_clip(
-        model, clip, mask, start="kinematic", keep_bones=True, fallback_seconds=fallback_seconds,
+        model, clip, mask, start="donor", keep_bones=True, fallback_seconds=fallback_seconds,
         elbo_floor=elbo_floor, smooth_seconds=smooth_seconds,
     )  # fmt: skip
 
@@ -132,7 +135,8 @@ def gap_filling_figures(
             (evaluation.plots.gap_examples): {pattern: {"seconds", "joint", "axis", "truth", method: curve}}.
     Returns:
         {pattern: {method: errors() pooled over the clips, ..., "clips": n, "best classical": name,
-        "ratio": {method: its MSE / the best classical fill's}}}.
+        "ratio": {method: its MSE / the best classical fill's}, "best tool fill": the best of TOOL_FILLS,
+        "tool ratio": {method: its MSE / that one's}}}.
     """
     figures = {}
     for pattern in PATTERNS:
@@ -147,9 +151,13 @@ def gap_filling_figures(
             if examples is not None and pattern not in examples and not pattern.startswith("random"):
                 examples[pattern] = example(clip, mask, filled)
         row = {name: pooled(parts) for name, parts in rows.items()}
-        best = min((name for name in row if name in FILLS), key=lambda name: row[name]["mse_cm2"])
+        best, tool = (
+            min((name for name in row if name in names), key=lambda name: row[name]["mse_cm2"])
+            for names in (FILLS, TOOL_FILLS)
+        )
         row["ratio"] = {name: row[name]["mse_cm2"] / row[best]["mse_cm2"] for name in methods}
-        figures[pattern] = row | {"clips": len(clips), "best classical": best}
+        row["tool ratio"] = {name: row[name]["mse_cm2"] / row[tool]["mse_cm2"] for name in methods}
+        figures[pattern] = row | {"clips": len(clips), "best classical": best, "best tool fill": tool}
     return figures
 
 
@@ -183,15 +191,16 @@ def example(clip: Clip, mask: np.ndarray, filled: dict[str, np.ndarray]) -> dict
 def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
     """The fallback rule fitted on (val) clips, never on the clips it is measured on.
 
-    Gap length: a gap up to the threshold keeps the kinematic fill, a longer one takes the model's.
-    Each candidate is scored by its MSE relative to the kinematic fill alone, averaged over the
+    Gap length: a gap up to the threshold keeps the donor fill (motion.fills.donor_fill, the classical
+    fill the model starts from), a longer one takes the model's. Each candidate is scored by its MSE
+    relative to the donor fill alone, averaged over the
     patterns, so that scattered values, whose errors are millimetres, weigh as much as joints lost
     for seconds; the threshold is the largest whose score is within FALLBACK_MARGIN of the best,
     since a model that barely helps on val clips may well not help elsewhere.
 
     ELBO floor: the lowest ELBO of any window the model imputed on these clips (of its start, the
-    kinematic fill). A window below it is less likely than everything the rule was fitted on, so it
-    keeps the kinematic fill; on the val clips themselves the floor changes nothing.
+    donor fill). A window below it is less likely than everything the rule was fitted on, so it
+    keeps the donor fill; on the val clips themselves the floor changes nothing.
 
     Smoothing: then, given the threshold, fit_smoothing.
 
@@ -202,22 +211,22 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
     candidates = (*FALLBACK_CANDIDATES, math.inf)
     scores = {seconds: [] for seconds in candidates}
     floor = math.inf
-    draws = []  # (gappy clip, mask, kinematic, learned, pattern index): for the smoothing fit
+    draws = []  # (clip, gappy clip, mask, donor fill, learned, pattern index): for the smoothing fit
     for index, pattern in enumerate(PATTERNS):
         generator = np.random.default_rng(seed)
         squared = dict.fromkeys(candidates, 0.0)
         for clip in clips:
             mask = pattern_mask(pattern, clip, generator)
             gappy = replace(clip, positions=np.where(mask, np.nan, clip.positions).astype(np.float32))
-            kinematic = fill_clip(gappy, mask, "kinematic").positions
+            classical = fill_clip(gappy, mask, "donor").positions
             learned = impute_clip(
-                model, gappy, mask, start="kinematic", keep_bones=False, fallback_seconds=0, elbo_floor=-math.inf
+                model, gappy, mask, start="donor", keep_bones=False, fallback_seconds=0, elbo_floor=-math.inf
             )
             floor = min([floor, *learned.window_elbo])
-            draws.append((clip, gappy, mask, kinematic, learned.positions, index))
+            draws.append((clip, gappy, mask, classical, learned.positions, index))
             for seconds in candidates:
                 estimate = compose_fill(
-                    gappy.positions, mask, clip.skeleton, clip.fps, learned.positions, kinematic, seconds, True
+                    gappy.positions, mask, clip.skeleton, clip.fps, learned.positions, classical, seconds, True
                 )
                 squared[seconds] += float(((estimate - clip.positions)[mask] ** 2).sum())
         for seconds in candidates:
@@ -231,14 +240,14 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
 
 def fit_smoothing(draws: list[tuple], seconds: float) -> dict:
     """The smoothing of the learned fill (compose_fill's smooth_seconds) of lowest MSE relative to the
-    kinematic fill, averaged over the patterns, given the fallback threshold: among SMOOTH_CANDIDATES."""
+    donor fill, averaged over the patterns, given the fallback threshold: among SMOOTH_CANDIDATES."""
     squared = {smooth: np.zeros(len(PATTERNS)) for smooth in SMOOTH_CANDIDATES}
     reference = np.zeros(len(PATTERNS))
-    for clip, gappy, mask, kinematic, learned, index in draws:
-        reference[index] += float(((kinematic - clip.positions)[mask] ** 2).sum())
+    for clip, gappy, mask, classical, learned, index in draws:
+        reference[index] += float(((classical - clip.positions)[mask] ** 2).sum())
         for smooth in SMOOTH_CANDIDATES:
             estimate = compose_fill(
-                gappy.positions, mask, clip.skeleton, clip.fps, learned, kinematic, seconds, True, smooth
+                gappy.positions, mask, clip.skeleton, clip.fps, learned, classical, seconds, True, smooth
             )
             squared[smooth][index] += float(((estimate - clip.positions)[mask] ** 2).sum())
     scores = {smooth: float(np.mean(values / np.maximum(reference, 1e-12))) for smooth, values in squared.items()}

@@ -122,12 +122,14 @@ def hgvae_lines(section: dict) -> list[str]:
 def fills_lines(section: dict) -> list[str]:
     def table(figures: dict) -> list[str]:
         methods = list(figures[figures_patterns(figures)[0]]["ratio"])
-        header = ["occluded", *methods, "model / best classical"]
+        header = ["occluded", *methods, "donor / best tool fill", "model / best tool fill", "model / best classical"]
         body = []
         for pattern in figures_patterns(figures):
             row = figures[pattern]
             cells = [f"{row[m]['mse_cm2']:,.2f} / {row[m]['mpjpe_mm']:,.1f}" for m in methods]
-            body.append([pattern, *cells, f"{row['ratio']['hgvae']:.2f} ({row['best classical']})"])
+            tool = row.get("tool ratio", {})  # figures from before the donor fill have none
+            ratios = [f"{tool[m]:.2f} ({row['best tool fill']})" if m in tool else "" for m in ("donor", "hgvae")]
+            body.append([pattern, *cells, *ratios, f"{row['ratio']['hgvae']:.2f} ({row['best classical']})"])
         return _table(header, body)
 
     lines = ["## Gap filling on whole clips (MSE cm² / MPJPE mm)", ""]
@@ -145,10 +147,10 @@ def fills_lines(section: dict) -> list[str]:
         )
         lines += [
             f"{clips} {name}{contents} ({figures['model']}); the model's gaps up to {float(fallback['seconds']):g} s keep "
-            f"the kinematic fill, the threshold fitted on {figures['val_clips']} val clips (their MSE relative to "
-            f"the kinematic fill's, averaged over the patterns, per threshold: {scores}), and so do its windows "
+            f"the donor fill, the threshold fitted on {figures['val_clips']} val clips (their MSE relative to "
+            f"the donor fill's, averaged over the patterns, per threshold: {scores}), and so do its windows "
             f"whose start's ELBO is under {fallback['elbo_floor']:,.0f} nats, the lowest on those val clips; "
-            f"its departure from the kinematic fill is smoothed over {fallback.get('smooth_seconds', 0):g} s "
+            f"its departure from the donor fill is smoothed over {fallback.get('smooth_seconds', 0):g} s "
             f"(scores per smoothing: {smoothing}):",
             "",
             *table(figures),

@@ -43,10 +43,10 @@ from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
 
 METHODS = ("hgvae", *FILLS)
 """How gaps are filled: the HG-VAE's MAP estimate, or one of the classical fills (motion.fills)."""
-STARTS = ("interpolate", "spline", "kinematic", "mean")
+STARTS = ("donor", "kinematic", "spline", "interpolate", "mean")
 """Where the MAP search starts: a classical fill of each gap over the whole clip, or the training mean."""
 FALLBACK_SECONDS = 0.75
-"""Gaps up to this long keep the kinematic fill when the HG-VAE fills a clip and its checkpoint holds no
+"""Gaps up to this long keep the donor fill when the HG-VAE fills a clip and its checkpoint holds no
 fitted rule (ModelMetadata.imputation): the threshold fitted on val clips for the shipped model
 (evaluation.gap_filling.fit_fallback, `motion evaluate --parts fills`)."""
 
@@ -131,7 +131,7 @@ def compose_fill(
     keep_bones: bool,
     smooth_seconds: float = 0.0,
 ) -> np.ndarray:
-    """The learned fill of long gaps and the classical fill of short ones, as impute_clip composes them.
+    """The learned fill of long gaps and the classical (donor) fill of short ones, as impute_clip composes them.
 
     Args:
         positions, missing: (frames, joints, 3) metres and bool, as kinematic_fill takes them.
@@ -162,7 +162,7 @@ def impute_clip(
     label: str | None = None,
     steps: int = 10,
     lr: float = MAP_LR,
-    start: str = "kinematic",
+    start: str = "donor",
     stride: int | None = None,
     joint_map: str | Path | None = None,
     keep_bones: bool = True,
@@ -181,20 +181,20 @@ def impute_clip(
             each window takes the label under which its starting fill has the highest ELBO, so
             any clip works, whatever it shows.
         steps, lr: as in HGVAE.impute.
-        start: where the search starts (STARTS): each gap filled over the whole clip by linear
-            interpolation ("interpolate"), the cubic spline or the kinematic fill (motion.fills),
-            or the training mean.
+        start: where the search starts (STARTS): each gap filled over the whole clip by the donor
+            fill, the kinematic fill, the cubic spline or linear interpolation ("interpolate")
+            (motion.fills), or the training mean.
         stride: frames between window starts at the model's rate (default: half a window).
         joint_map: JSON joint map for a clip whose skeleton is no preset (as in `motion preprocess`).
         keep_bones: move the model's fill onto the clip's rigid bone lengths afterwards (compose_fill).
-        fallback_seconds: gaps of a joint up to this long (in whole frames) keep the kinematic fill
-            instead of the model's: where observed frames close in time pin a gap, the classical fill
-            is better. Where every gap is this short, the model is not run (windows == 0). None: the
+        fallback_seconds: gaps of a joint up to this long (in whole frames) keep the donor fill
+            (motion.fills.donor_fill) instead of the model's: where observed frames close in time pin
+            a gap, or the clip shows the lost motion elsewhere, the classical fill is better. Where every gap is this short, the model is not run (windows == 0). None: the
             model's fitted rule (metadata.imputation), else FALLBACK_SECONDS.
         elbo_floor: windows whose start has a lower ELBO (nats per window: out of the model's
-            distribution) keep the kinematic fill; frames that several windows cover blend the two
+            distribution) keep the donor fill; frames that several windows cover blend the two
             with the windows' blend weights. None: the model's fitted rule, else -inf (every window
-            is trusted); the rule applies only with start "kinematic" and no label, as it was fitted.
+            is trusted); the rule applies only with start "donor" and no label, as it was fitted.
         smooth_seconds: as compose_fill takes it. None: the model's fitted rule, else 0.
     Raises:
         InputError: the model describes no data, the label or start is unknown, the skeleton cannot
@@ -210,8 +210,8 @@ def impute_clip(
     rule = metadata.imputation
     fallback_seconds = rule.get("fallback_seconds", FALLBACK_SECONDS) if fallback_seconds is None else fallback_seconds
     smooth_seconds = rule.get("smooth_seconds", 0.0) if smooth_seconds is None else smooth_seconds
-    if elbo_floor is None:  # the rule's floor was fitted on ELBOs of kinematic starts under each window's best label
-        fitted_alike = start == "kinematic" and label is None
+    if elbo_floor is None:  # the rule's floor was fitted on ELBOs of donor starts under each window's best label
+        fitted_alike = start == "donor" and label is None
         elbo_floor = rule.get("elbo_floor", -math.inf) if fitted_alike else -math.inf
     missing = np.isnan(clip.positions) if missing is None else missing
     if not missing.any():
@@ -226,14 +226,16 @@ def impute_clip(
     positions = np.where(hole, np.nan, clip.positions[:, indices]).astype(np.float32)
     # The search starts from each gap filled over the whole clip at its own rate: a window alone
     # would hold values flat where a gap crosses its edge.
-    classical = kinematic_fill(positions, hole, skeleton, clip.fps)
-    if start == "kinematic":
+    classical = donor_fill(positions, hole, skeleton, clip.fps)  # what the model departs from and falls back to
+    if start == "donor":
         start_fill = classical
+    elif start == "kinematic":
+        start_fill = kinematic_fill(positions, hole, skeleton, clip.fps)
     else:
         start_fill = (spline_fill if start == "spline" else linear_fill)(positions, hole)
     if not (
         hole & ~short_gaps(hole.any(-1), fallback_seconds, clip.fps)[..., None]
-    ).any():  # every gap keeps the kinematic fill: nothing for the model to do
+    ).any():  # every gap keeps the donor fill: nothing for the model to do
         return _write_back(clip, missing, indices, hole, classical, covered, windows=0)
     at_rate = torch.from_numpy(resample(positions, clip.fps, fps).copy())
     guide = torch.from_numpy(resample(start_fill, clip.fps, fps).copy())

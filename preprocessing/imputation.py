@@ -62,7 +62,7 @@ class ImputeConfig:
     label: str | None = None
     steps: int = 10
     lr: float = MAP_LR
-    start: str = "kinematic"
+    start: str = "donor"
     keep_bones: bool = True
     fallback_seconds: float | None = None
     elbo_floor: float | None = None

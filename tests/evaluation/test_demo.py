@@ -30,7 +30,7 @@ def test_the_shipped_models_are_small_hold_no_training_state_and_describe_their_
 def test_the_demo_renders_a_take_and_fills_the_gaps_it_made(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--seconds", "3"]) == 0
     printed = capsys.readouterr().out
-    assert "flags reached" in printed and "kinematic fill" in printed and "linear" in printed
+    assert "flags reached" in printed and "donor fill" in printed and "linear" in printed
 
     video = imageio.get_reader(tmp_path / "demo.mp4")
     frames = [frame for frame in video]
