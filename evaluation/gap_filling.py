@@ -21,7 +21,7 @@ from evaluation.imputation import errors
 from motion.clip import Clip
 from motion.fills import FILLS
 from motion.formats import list_sources, read_source
-from motion.impute import ClipImputation, compose_fill, fill_clip, impute_clip
+from motion.impute import RULE_FILL, ClipImputation, compose_fill, fill_clip, impute_clip
 from motion.models import HGVAE
 from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
 from motion.splits import split_sources
@@ -33,7 +33,7 @@ FALLBACK_MARGIN = 0.005  # relative MSE: a longer threshold this close to the be
 MIN_SECONDS = GAP_SECONDS[-1] + 1.0  # clips shorter than this are left out of the figures
 FALLBACK_CANDIDATES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5)  # seconds: the fallback threshold is fitted among these
 SMOOTH_CANDIDATES = (0.0, 0.05, 0.1, 0.2)  # seconds: the learned fill's smoothing is fitted among these
-RULE = {"fallback_seconds": "seconds", "elbo_floor": "elbo_floor", "smooth_seconds": "smooth_seconds"}
+RULE = {"fallback_seconds": "seconds", "elbo_floor": "elbo_floor", "smooth_seconds": "smooth_seconds", "fill": "fill"}
 """The fitted rule as a checkpoint records it (ModelMetadata.imputation): its names, and fit_fallback's keys."""
 TOOL_FILLS = ("linear", "spline", "kinematic")
 """The fills mocap tools already make (splines in Vicon Nexus, MotionBuilder and Blender; rigid-body fills
@@ -193,9 +193,8 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
 
     Gap length: a gap up to the threshold keeps the donor fill (motion.fills.donor_fill, the classical
     fill the model starts from), a longer one takes the model's. Each candidate is scored by its MSE
-    relative to the donor fill alone, averaged over the
-    patterns, so that scattered values, whose errors are millimetres, weigh as much as joints lost
-    for seconds; the threshold is the largest whose score is within FALLBACK_MARGIN of the best,
+    relative to the donor fill alone, averaged over the patterns, so that scattered values, whose
+    errors are millimetres, weigh as much as joints lost for seconds; the threshold is the largest whose score is within FALLBACK_MARGIN of the best,
     since a model that barely helps on val clips may well not help elsewhere.
 
     ELBO floor: the lowest ELBO of any window the model imputed on these clips (of its start, the
@@ -206,7 +205,8 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
 
     Returns:
         {"seconds": the threshold (inf: the model never helps), "relative_mse": {threshold: score},
-        "elbo_floor": nats per window, "smooth_seconds", "smooth_relative_mse": {smoothing: score}}.
+        "elbo_floor": nats per window, "fill": the fill it was fitted against (RULE_FILL), "smooth_seconds",
+        "smooth_relative_mse": {smoothing: score}}.
     """
     candidates = (*FALLBACK_CANDIDATES, math.inf)
     scores = {seconds: [] for seconds in candidates}
@@ -218,7 +218,7 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
         for clip in clips:
             mask = pattern_mask(pattern, clip, generator)
             gappy = replace(clip, positions=np.where(mask, np.nan, clip.positions).astype(np.float32))
-            classical = fill_clip(gappy, mask, "donor").positions
+            classical = fill_clip(gappy, mask, RULE_FILL).positions
             learned = impute_clip(
                 model, gappy, mask, start="donor", keep_bones=False, fallback_seconds=0, elbo_floor=-math.inf
             )
@@ -235,7 +235,7 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
     best = min(mean.values())
     chosen = max(seconds for seconds, score in mean.items() if score <= best * (1 + FALLBACK_MARGIN))
     smoothing = fit_smoothing(draws, chosen)
-    return {"seconds": chosen, "relative_mse": mean, "elbo_floor": floor} | smoothing
+    return {"seconds": chosen, "relative_mse": mean, "elbo_floor": floor, "fill": RULE_FILL} | smoothing
 
 
 def fit_smoothing(draws: list[tuple], seconds: float) -> dict:

@@ -127,7 +127,7 @@ def fills_lines(section: dict) -> list[str]:
         for pattern in figures_patterns(figures):
             row = figures[pattern]
             cells = [f"{row[m]['mse_cm2']:,.2f} / {row[m]['mpjpe_mm']:,.1f}" for m in methods]
-            tool = row.get("tool ratio", {})  # figures from before the donor fill have none
+            tool = row.get("tool ratio", {})  # figures from before the tool ratios have none
             ratios = [f"{tool[m]:.2f} ({row['best tool fill']})" if m in tool else "" for m in ("donor", "hgvae")]
             body.append([pattern, *cells, *ratios, f"{row['ratio']['hgvae']:.2f} ({row['best classical']})"])
         return _table(header, body)

@@ -44,8 +44,9 @@ class ModelMetadata:
         iteration: training iterations done.
         epochs: passes over the training rows asked for (HG-VAE), or None.
         imputation: the HG-VAE's fallback rule, fitted on val clips after training
-            (evaluation.gap_filling.fit_fallback; save_imputation_rule): "fallback_seconds" and
-            "elbo_floor", as motion.impute.impute_clip takes them; empty when never fitted.
+            (evaluation.gap_filling.fit_fallback; save_imputation_rule): "fallback_seconds",
+            "elbo_floor" and "smooth_seconds", as motion.impute.impute_clip takes them, and "fill",
+            the classical fill it was fitted against (motion.impute.RULE_FILL); empty when never fitted.
     """
 
     skeleton: Skeleton
@@ -57,7 +58,7 @@ class ModelMetadata:
     training: Mapping[str, Any] = field(default_factory=dict)
     iteration: int | None = None
     epochs: float | None = None
-    imputation: Mapping[str, float] = field(default_factory=dict)
+    imputation: Mapping[str, float | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("data", "recipe", "training", "imputation"):  # frozen means frozen: no edits through the mappings
@@ -163,7 +164,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
     return payload
 
 
-def save_imputation_rule(path: str | Path, rule: Mapping[str, float]) -> None:
+def save_imputation_rule(path: str | Path, rule: Mapping[str, float | str]) -> None:
     """Record an HG-VAE's fitted fallback rule (ModelMetadata.imputation) in its checkpoint, in place
     (atomically); everything else in the file stays as it was."""
     payload = load_checkpoint(path, "hgvae")

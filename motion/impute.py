@@ -47,8 +47,11 @@ STARTS = ("donor", "kinematic", "spline", "interpolate", "mean")
 """Where the MAP search starts: a classical fill of each gap over the whole clip, or the training mean."""
 FALLBACK_SECONDS = 0.75
 """Gaps up to this long keep the donor fill when the HG-VAE fills a clip and its checkpoint holds no
-fitted rule (ModelMetadata.imputation): the threshold fitted on val clips for the shipped model
-(evaluation.gap_filling.fit_fallback, `motion evaluate --parts fills`)."""
+rule fitted against it (ModelMetadata.imputation; evaluation.gap_filling.fit_fallback, `motion evaluate
+--parts fills --save-fallback`, fits one: 1.5 s for the shipped model)."""
+RULE_FILL = "donor"
+"""The classical fill impute_clip starts from and falls back to, which a fitted rule names as "fill": a
+rule fitted when the HG-VAE fell back to the kinematic fill names none, and is ignored."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def compose_fill(
     keep_bones: bool,
     smooth_seconds: float = 0.0,
 ) -> np.ndarray:
-    """The learned fill of long gaps and the classical (donor) fill of short ones, as impute_clip composes them.
+    """The learned fill of long gaps and the classical fill of short ones, as impute_clip composes them.
 
     Args:
         positions, missing: (frames, joints, 3) metres and bool, as kinematic_fill takes them.
@@ -189,8 +192,9 @@ def impute_clip(
         keep_bones: move the model's fill onto the clip's rigid bone lengths afterwards (compose_fill).
         fallback_seconds: gaps of a joint up to this long (in whole frames) keep the donor fill
             (motion.fills.donor_fill) instead of the model's: where observed frames close in time pin
-            a gap, or the clip shows the lost motion elsewhere, the classical fill is better. Where every gap is this short, the model is not run (windows == 0). None: the
-            model's fitted rule (metadata.imputation), else FALLBACK_SECONDS.
+            a gap, or the clip shows the lost motion elsewhere, the classical fill is better. Where
+            every gap is this short, the model is not run (windows == 0). None: the model's fitted
+            rule (metadata.imputation, when it names RULE_FILL), else FALLBACK_SECONDS.
         elbo_floor: windows whose start has a lower ELBO (nats per window: out of the model's
             distribution) keep the donor fill; frames that several windows cover blend the two
             with the windows' blend weights. None: the model's fitted rule, else -inf (every window
@@ -207,7 +211,7 @@ def impute_clip(
         raise InputError(f"start {start!r}: expected one of {', '.join(STARTS)}")
     if label is not None:
         metadata.label_index(label)  # an unknown label fails even where the model has nothing to fill
-    rule = metadata.imputation
+    rule = metadata.imputation if metadata.imputation.get("fill") == RULE_FILL else {}
     fallback_seconds = rule.get("fallback_seconds", FALLBACK_SECONDS) if fallback_seconds is None else fallback_seconds
     smooth_seconds = rule.get("smooth_seconds", 0.0) if smooth_seconds is None else smooth_seconds
     if elbo_floor is None:  # the rule's floor was fitted on ELBOs of donor starts under each window's best label

@@ -105,9 +105,10 @@ def test_gaps_within_the_fallback_and_windows_below_the_elbo_floor_keep_the_dono
 def test_a_recorded_fallback_rule_travels_in_the_checkpoint_and_is_the_default(clips, tmp_path):
     path = tmp_path / "hgvae.pt"
     shutil.copy(HGVAE_MODEL, path)
-    save_imputation_rule(path, {"fallback_seconds": 0.25, "elbo_floor": math.inf})
+    rule = {"fallback_seconds": 0.25, "elbo_floor": math.inf, "fill": "donor"}
+    save_imputation_rule(path, rule)
     model, shipped = HGVAE.load(path), HGVAE.load(HGVAE_MODEL)
-    assert dict(model.metadata.imputation) == {"fallback_seconds": 0.25, "elbo_floor": math.inf}
+    assert dict(model.metadata.imputation) == rule
     assert model.metadata.labels == shipped.metadata.labels
     for name, weights in shipped.state_dict().items():
         assert torch.equal(model.state_dict()[name], weights), name
@@ -120,3 +121,12 @@ def test_a_recorded_fallback_rule_travels_in_the_checkpoint_and_is_the_default(c
     np.testing.assert_allclose(ruled.positions, fill_clip(gappy, missing, "donor").positions, atol=1e-4)
     trusted = impute_clip(model, gappy, missing, elbo_floor=-np.inf)
     assert np.abs(trusted.positions - ruled.positions).max() > 1e-3
+    # The floor was fitted on donor starts: from the kinematic fill every window is trusted.
+    kinematic_start = impute_clip(model, gappy, missing, start="kinematic")
+    assert kinematic_start.windows > 0 and np.abs(kinematic_start.positions - ruled.positions).max() > 1e-3
+    # A rule fitted against another fill (a checkpoint from when the model fell back to the kinematic
+    # fill names none) is ignored: the gap, within the default 0.75 s fallback, keeps the donor fill.
+    save_imputation_rule(path, {"fallback_seconds": 0.25, "elbo_floor": math.inf})
+    unnamed = impute_clip(HGVAE.load(path), gappy, missing)
+    assert unnamed.windows == 0
+    np.testing.assert_array_equal(unnamed.positions, fill_clip(gappy, missing, "donor").positions)
