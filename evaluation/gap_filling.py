@@ -194,8 +194,9 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
     Gap length: a gap up to the threshold keeps the donor fill (motion.fills.donor_fill, the classical
     fill the model starts from), a longer one takes the model's. Each candidate is scored by its MSE
     relative to the donor fill alone, averaged over the patterns, so that scattered values, whose
-    errors are millimetres, weigh as much as joints lost for seconds; the threshold is the largest whose score is within FALLBACK_MARGIN of the best,
-    since a model that barely helps on val clips may well not help elsewhere.
+    errors are millimetres, weigh as much as joints lost for seconds; the threshold is the largest
+    whose score is within FALLBACK_MARGIN of the best, since a model that barely helps on val clips
+    may well not help elsewhere.
 
     ELBO floor: the lowest ELBO of any window the model imputed on these clips (of its start, the
     donor fill). A window below it is less likely than everything the rule was fitted on, so it
