@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         )
         + (
             f"; ELBO per window {gaps.elbo_before:,.0f} before, {gaps.elbo_after:,.0f} after"
-            if gaps.elbo_before == gaps.elbo_before  # NaN: the model ran on no window
+            if not math.isnan(gaps.elbo_before)  # NaN: the model ran on no window
             else "; every gap is within the model's fallback, so it keeps the donor fill"
         )
     )

@@ -21,7 +21,7 @@ from evaluation.imputation import errors
 from motion.clip import Clip
 from motion.fills import FILLS
 from motion.formats import list_sources, read_source
-from motion.impute import RULE_FILL, ClipImputation, compose_fill, fill_clip, impute_clip
+from motion.impute import BASE_FILL, ClipImputation, compose_fill, fill_clip, impute_clip
 from motion.models import HGVAE
 from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
 from motion.splits import split_sources
@@ -114,7 +114,7 @@ def classical_methods() -> dict[str, Method]:
 def model_method(model: HGVAE, fallback_seconds: float, elbo_floor: float, smooth_seconds: float = 0.0) -> Method:
     """The HG-VAE as `motion impute` runs it: from the donor fill, onto the clip's bones, with the fallback rule."""
     return lambda clip, mask: impute_clip(
-        model, clip, mask, start="donor", keep_bones=True, fallback_seconds=fallback_seconds,
+        model, clip, mask, start=BASE_FILL, keep_bones=True, fallback_seconds=fallback_seconds,
         elbo_floor=elbo_floor, smooth_seconds=smooth_seconds,
     )  # fmt: skip
 
@@ -206,7 +206,7 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
 
     Returns:
         {"seconds": the threshold (inf: the model never helps), "relative_mse": {threshold: score},
-        "elbo_floor": nats per window, "fill": the fill it was fitted against (RULE_FILL), "smooth_seconds",
+        "elbo_floor": nats per window, "fill": the fill it was fitted against (BASE_FILL), "smooth_seconds",
         "smooth_relative_mse": {smoothing: score}}.
     """
     candidates = (*FALLBACK_CANDIDATES, math.inf)
@@ -219,9 +219,9 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
         for clip in clips:
             mask = pattern_mask(pattern, clip, generator)
             gappy = replace(clip, positions=np.where(mask, np.nan, clip.positions).astype(np.float32))
-            classical = fill_clip(gappy, mask, RULE_FILL).positions
+            classical = fill_clip(gappy, mask, BASE_FILL).positions
             learned = impute_clip(
-                model, gappy, mask, start="donor", keep_bones=False, fallback_seconds=0, elbo_floor=-math.inf
+                model, gappy, mask, start=BASE_FILL, keep_bones=False, fallback_seconds=0, elbo_floor=-math.inf
             )
             floor = min([floor, *learned.window_elbo])
             draws.append((clip, gappy, mask, classical, learned.positions, index))
@@ -236,7 +236,7 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
     best = min(mean.values())
     chosen = max(seconds for seconds, score in mean.items() if score <= best * (1 + FALLBACK_MARGIN))
     smoothing = fit_smoothing(draws, chosen)
-    return {"seconds": chosen, "relative_mse": mean, "elbo_floor": floor, "fill": RULE_FILL} | smoothing
+    return {"seconds": chosen, "relative_mse": mean, "elbo_floor": floor, "fill": BASE_FILL} | smoothing
 
 
 def fit_smoothing(draws: list[tuple], seconds: float) -> dict:

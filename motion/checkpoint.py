@@ -46,7 +46,7 @@ class ModelMetadata:
         imputation: the HG-VAE's fallback rule, fitted on val clips after training
             (evaluation.gap_filling.fit_fallback; save_imputation_rule): "fallback_seconds",
             "elbo_floor" and "smooth_seconds", as motion.impute.impute_clip takes them, and "fill",
-            the classical fill it was fitted against (motion.impute.RULE_FILL); empty when never fitted.
+            the classical fill it was fitted against (motion.impute.BASE_FILL); empty when never fitted.
     """
 
     skeleton: Skeleton

@@ -38,6 +38,29 @@ SPLINE_SECONDS = 0.75
 the shipped locomotion clips, the spline is the better start for joints lost for 0.25-0.5 s, the line
 for 1-2 s."""
 
+
+def classical_fill(
+    method: str, positions: np.ndarray, missing: np.ndarray, skeleton: Skeleton, fps: float
+) -> np.ndarray:
+    """The fill named `method` (FILLS), given what every fill may need.
+
+    Args:
+        method: "linear", "spline", "kinematic" or "donor".
+        positions, missing, skeleton, fps: as kinematic_fill takes them.
+    Raises:
+        InputError: an unknown method.
+    """
+    if method == "linear":
+        return linear_fill(positions, missing)
+    if method == "spline":
+        return spline_fill(positions, missing)
+    if method == "kinematic":
+        return kinematic_fill(positions, missing, skeleton, fps)
+    if method == "donor":
+        return donor_fill(positions, missing, skeleton, fps)
+    raise InputError(f"method {method!r}: the classical fills are {', '.join(FILLS)}")
+
+
 RIGID_SPREAD = 0.05
 """A bone is rigid when its length's standard deviation on the observed frames is under this fraction of its mean."""
 

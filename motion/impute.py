@@ -22,7 +22,7 @@ from torch import Tensor
 from motion.clip import Clip, resample
 from motion.encoding import normalise_windows
 from motion.errors import InputError
-from motion.fills import FILLS, donor_fill, kinematic_fill, linear_fill, spline_fill
+from motion.fills import FILLS, classical_fill, kinematic_fill
 from motion.formats import (
     ReadOptions,
     Source,
@@ -49,9 +49,9 @@ FALLBACK_SECONDS = 0.75
 """Gaps up to this long keep the donor fill when the HG-VAE fills a clip and its checkpoint holds no
 rule fitted against it (ModelMetadata.imputation; evaluation.gap_filling.fit_fallback, `motion evaluate
 --parts fills --save-fallback`, fits one: 1.5 s for the shipped model)."""
-RULE_FILL = "donor"
-"""The classical fill impute_clip starts from and falls back to, which a fitted rule names as "fill": a
-rule fitted when the HG-VAE fell back to the kinematic fill names none, and is ignored."""
+BASE_FILL = "donor"
+"""The classical fill impute_clip starts from by default and falls back to, which a fitted rule names as
+"fill": a rule fitted when the HG-VAE fell back to the kinematic fill names none, and is ignored."""
 
 
 @dataclass(frozen=True)
@@ -109,15 +109,8 @@ def fill_clip(clip: Clip, missing: np.ndarray | None = None, method: str = "dono
         missing: (frames, joints, 3) bool, True where occluded; None: the clip's NaN entries.
         method: "linear", "spline", "kinematic" or "donor".
     """
-    if method not in FILLS:
-        raise InputError(f"method {method!r}: the classical fills are {', '.join(FILLS)}")
     missing = np.isnan(clip.positions) if missing is None else missing
-    if method == "kinematic":
-        positions = kinematic_fill(clip.positions, missing, clip.skeleton, clip.fps)
-    elif method == "donor":
-        positions = donor_fill(clip.positions, missing, clip.skeleton, clip.fps)
-    else:
-        positions = (linear_fill if method == "linear" else spline_fill)(clip.positions, missing)
+    positions = classical_fill(method, clip.positions, missing, clip.skeleton, clip.fps)
     never_seen = missing.all(0, keepdims=True) & missing  # a coordinate with no observed frame has nothing to go on
     positions = np.where(never_seen, np.nan, positions).astype(np.float32)
     return ClipImputation(positions, missing & ~never_seen, method, uncovered=int(never_seen.sum()))
@@ -165,7 +158,7 @@ def impute_clip(
     label: str | None = None,
     steps: int = 10,
     lr: float = MAP_LR,
-    start: str = "donor",
+    start: str = BASE_FILL,
     stride: int | None = None,
     joint_map: str | Path | None = None,
     keep_bones: bool = True,
@@ -194,11 +187,11 @@ def impute_clip(
             (motion.fills.donor_fill) instead of the model's: where observed frames close in time pin
             a gap, or the clip shows the lost motion elsewhere, the classical fill is better. Where
             every gap is this short, the model is not run (windows == 0). None: the model's fitted
-            rule (metadata.imputation, when it names RULE_FILL), else FALLBACK_SECONDS.
+            rule (metadata.imputation, when it names BASE_FILL), else FALLBACK_SECONDS.
         elbo_floor: windows whose start has a lower ELBO (nats per window: out of the model's
             distribution) keep the donor fill; frames that several windows cover blend the two
             with the windows' blend weights. None: the model's fitted rule, else -inf (every window
-            is trusted); the rule applies only with start "donor" and no label, as it was fitted.
+            is trusted); the rule applies only with start BASE_FILL and no label, as it was fitted.
         smooth_seconds: as compose_fill takes it. None: the model's fitted rule, else 0.
     Raises:
         InputError: the model describes no data, the label or start is unknown, the skeleton cannot
@@ -211,11 +204,11 @@ def impute_clip(
         raise InputError(f"start {start!r}: expected one of {', '.join(STARTS)}")
     if label is not None:
         metadata.label_index(label)  # an unknown label fails even where the model has nothing to fill
-    rule = metadata.imputation if metadata.imputation.get("fill") == RULE_FILL else {}
+    rule = metadata.imputation if metadata.imputation.get("fill") == BASE_FILL else {}
     fallback_seconds = rule.get("fallback_seconds", FALLBACK_SECONDS) if fallback_seconds is None else fallback_seconds
     smooth_seconds = rule.get("smooth_seconds", 0.0) if smooth_seconds is None else smooth_seconds
     if elbo_floor is None:  # the rule's floor was fitted on ELBOs of donor starts under each window's best label
-        fitted_alike = start == "donor" and label is None
+        fitted_alike = start == BASE_FILL and label is None
         elbo_floor = rule.get("elbo_floor", -math.inf) if fitted_alike else -math.inf
     missing = np.isnan(clip.positions) if missing is None else missing
     if not missing.any():
@@ -230,13 +223,12 @@ def impute_clip(
     positions = np.where(hole, np.nan, clip.positions[:, indices]).astype(np.float32)
     # The search starts from each gap filled over the whole clip at its own rate: a window alone
     # would hold values flat where a gap crosses its edge.
-    classical = donor_fill(positions, hole, skeleton, clip.fps)  # what the model departs from and falls back to
-    if start == "donor":
+    classical = classical_fill(BASE_FILL, positions, hole, skeleton, clip.fps)  # what the model falls back to
+    if start == BASE_FILL:
         start_fill = classical
-    elif start == "kinematic":
-        start_fill = kinematic_fill(positions, hole, skeleton, clip.fps)
-    else:
-        start_fill = (spline_fill if start == "spline" else linear_fill)(positions, hole)
+    else:  # the mean search still aligns its windows on the interpolation
+        method = "linear" if start in ("interpolate", "mean") else start
+        start_fill = classical_fill(method, positions, hole, skeleton, clip.fps)
     if not (
         hole & ~short_gaps(hole.any(-1), fallback_seconds, clip.fps)[..., None]
     ).any():  # every gap keeps the donor fill: nothing for the model to do

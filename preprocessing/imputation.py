@@ -32,7 +32,7 @@ from motion.assets import HGVAE_MODEL
 from motion.atomic import write_bytes_atomic
 from motion.errors import InputError
 from motion.formats import ReadOptions, Source, list_sources
-from motion.impute import METHODS, STARTS, impute_source
+from motion.impute import BASE_FILL, METHODS, STARTS, impute_source
 from motion.models import HGVAE
 from motion.models.hgvae import MAP_LR
 from preprocessing.manifest import Manifest, source_key
@@ -62,7 +62,7 @@ class ImputeConfig:
     label: str | None = None
     steps: int = 10
     lr: float = MAP_LR
-    start: str = "donor"
+    start: str = BASE_FILL
     keep_bones: bool = True
     fallback_seconds: float | None = None
     elbo_floor: float | None = None
