@@ -36,9 +36,8 @@ class Curriculum:
     """Stage, objective, proxy-to-likelihood mix and learning-rate factor per iteration."""
 
     iterations: int
-    # alpha of Sec. 3.4. Table 1 lists 0.1, the text 0.001, the reference code 0.01. Validation
-    # log-likelihood after 3,000 iterations on the locomotion segments: 1,449 nats with 0.1,
-    # 1,444 with 0.01, 1,430 with 0.001 (benchmarks/drmm_ablations.py).
+    # alpha of Sec. 3.4. Table 1 lists 0.1, the text 0.001, the reference code 0.01;
+    # benchmarks/drmm_ablations.py compares them (figures in the README).
     regularization: float = 0.1
 
     def stage(self, iteration: int) -> int:

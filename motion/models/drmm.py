@@ -408,9 +408,8 @@ class DRMM(nn.Module):
         means, sigma is set to its maximum-likelihood value for that assignment (the rms residual
         per variable), and the residuals go on to the next layer. (The reference code draws the
         means from a Gaussian fit to the data instead: in 487 dimensions such means lie far from
-        every vector. After 3,000 iterations on the locomotion segments that left 58% of the
-        first layer's components unused, against 32% here, and validation log-likelihood was
-        1,421 against 1,449 nats; see benchmarks/drmm_ablations.py.)
+        every vector, and 3,000 iterations on the locomotion segments reach a lower validation
+        log-likelihood: benchmarks/drmm_ablations.py, figures in the README.)
 
         Args:
             x: (N, D) training vectors, N >= K preferably (else picks repeat).
