@@ -409,7 +409,7 @@ class DRMM(nn.Module):
         per variable), and the residuals go on to the next layer. (The reference code draws the
         means from a Gaussian fit to the data instead: in 487 dimensions such means lie far from
         every vector, and 3,000 iterations on the locomotion segments reach a lower validation
-        log-likelihood: benchmarks/drmm_ablations.py, figures in the README.)
+        log-likelihood than with picked means: benchmarks/drmm_ablations.py, figures in the README.)
 
         Args:
             x: (N, D) training vectors, N >= K preferably (else picks repeat).
