@@ -157,9 +157,10 @@ def evaluate_drmm(data: Path, out: Path, drmm: Path, config: EvaluationConfig, r
         val = features(rows(segments, "val", config.samples, seed=2))
         section["real_val_vs_test"] = precision_recall(reference[: len(val)], val)
     if "depth" in config.parts:
+        depth_test = features(rows(segments, "test", 1000, seed=3))  # a random 1,000: rows come in clip order
         section["depth_study"] = depth_study(
             out / "data" / "drmm" / "segments", out / "work", [1, 2, 4], config.depth_components,
-            config.depth_iterations, test[:1000], reference, 8, config.samples, config.device,
+            config.depth_iterations, depth_test, reference, 8, config.samples, config.device,
         )  # fmt: skip
         section["depth_study_settings"] = {"iterations": config.depth_iterations, "passes": 8}
     if "playback" in config.parts:
