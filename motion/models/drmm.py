@@ -39,11 +39,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from motion.checkpoint import ModelMetadata, restore_model, save_model
 from motion.models.conditions import Condition, ConditionTensors
+from motion.models.ops import gather_rows, inner_products
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +309,7 @@ class DRMM(nn.Module):
         mean = self.means[layer]  # (K, D)
         log_sigma = self.log_sigma[layer]
         if weights is None:
-            squared = torch.addmm((mean * mean).sum(-1), x.reshape(-1, x.shape[-1]), mean.T, alpha=-2)
+            squared = (mean * mean).sum(-1) - 2 * inner_products(x.reshape(-1, x.shape[-1]), mean)
             squared = squared.reshape(*x.shape[:-1], -1) + (x * x).sum(-1, keepdim=True)
             count = x.shape[-1]
         else:
@@ -355,8 +355,7 @@ class DRMM(nn.Module):
         logits, constant = tables
         streams = latents.shape[-1]
         rows = latents + torch.arange(streams, device=latents.device) * (logits.shape[0] // streams)
-        gathered = F.embedding(rows, logits)  # (..., N, j, K)
-        return (1 - self.config.smoothing) * gathered.sum(-2) + constant
+        return (1 - self.config.smoothing) * gather_rows(logits, rows).sum(-2) + constant
 
     def _log_weights(self, layer: int) -> Tensor:
         return log_softmax(self.weight_logits[layer], -1)

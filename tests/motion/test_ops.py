@@ -1,0 +1,71 @@
+"""The DRMM's hand-written backward passes (motion.models.ops) against autograd's, on real segments."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from motion.dataset import load_dataset
+from motion.models import DRMM, DRMMConfig, ops
+from motion.models.ops import gather_rows, inner_products
+from training.drmm import Curriculum, DRMMRecipe
+
+
+@pytest.fixture(scope="module")
+def batch(segments) -> torch.Tensor:
+    data = torch.from_numpy(load_dataset(segments, split="train").features)
+    return data[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:256]]
+
+
+def gradients(model: DRMM, recipe: DRMMRecipe, batch: torch.Tensor, stage: int) -> list[torch.Tensor]:
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(1)  # the same latents in every pass
+    loss, _ = recipe.loss(model, batch, stage)
+    loss.backward()
+    return [p.grad for p in model.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("stage", [0, 1, 2])
+def test_sparse_products_give_the_dense_gradients_of_a_training_step(batch, stage, monkeypatch):
+    torch.manual_seed(0)
+    model = DRMM(DRMMConfig(dim=batch.shape[1]))
+    recipe = DRMMRecipe(model, Curriculum(iterations=3), batch)  # iteration i is in stage i
+    recipe.initialize()
+    shares = []
+    backward = ops.inner_products_backward
+
+    def counted(grad, x, mean, input_grad):
+        shares.append((grad != 0).float().mean().item())
+        return backward(grad, x, mean, input_grad)
+
+    monkeypatch.setattr(ops, "inner_products_backward", counted)
+    monkeypatch.setattr(ops, "SPARSE_GRADIENT_SHARE", 1.0)  # every product sparse
+    sparse = gradients(model, recipe, batch, stage)
+    assert max(shares) < 0.2 and min(shares) < ops.SPARSE_GRADIENT_SHARE  # the gradient is sparse indeed
+    monkeypatch.setattr(ops, "SPARSE_GRADIENT_SHARE", -1.0)  # every product dense
+    dense = gradients(model, recipe, batch, stage)
+    assert len(sparse) == len(dense)
+    for got, expected in zip(sparse, dense, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * expected.abs().max().item())
+
+
+def test_inner_products_and_gathered_rows_match_autograd():
+    generator = torch.Generator().manual_seed(0)
+    x, mean = torch.randn(64, 7, generator=generator), torch.randn(32, 7, generator=generator)
+    table = torch.randn(30, 5, generator=generator)
+    rows = torch.randint(0, 30, (64, 3), generator=generator)
+    kept = torch.rand(64, 32, generator=generator) < 0.02  # a sparse gradient, as in training
+    weight = torch.randn(64, 32, generator=generator).where(kept, 0.0)
+    for function, reference, inputs in (
+        (inner_products, lambda a, b: a @ b.T, (x, mean)),
+        (lambda t, r: gather_rows(t, r).sum(-2), lambda t, r: F.embedding(r, t).sum(-2), (table, rows)),
+    ):
+        leaves = [t.clone().requires_grad_(t.is_floating_point()) for t in inputs]
+        copies = [t.clone().requires_grad_(t.is_floating_point()) for t in inputs]
+        out, expected = function(*leaves), reference(*copies)
+        torch.testing.assert_close(out, expected)
+        grad = weight[:, : out.shape[-1]]
+        out.backward(grad)
+        expected.backward(grad)
+        for leaf, copy in zip(leaves, copies, strict=True):
+            if leaf.requires_grad:
+                torch.testing.assert_close(leaf.grad, copy.grad)
