@@ -43,7 +43,7 @@ class GaussianFitRecipe(DRMMRecipe):
 
 
 def run(
-    recipe_class, alpha: float, iterations: int, train: torch.Tensor, val: torch.Tensor, out: Path, seed: int = 0
+    recipe_class, alpha: float, iterations: int, train: torch.Tensor, val: torch.Tensor, out: Path, seed: int
 ) -> tuple[float, float]:
     """Train one variant; return its validation log-likelihood (nats per vector) and unused share."""
     torch.manual_seed(seed)
@@ -61,9 +61,9 @@ def run(
 
 
 VARIANTS = {
-    "picked-0.1": ("picked means, alpha 0.1  ", DRMMRecipe, 0.1),
-    "gaussian-0.1": ("Gaussian-fit means, 0.1  ", GaussianFitRecipe, 0.1),
-    "picked-0.01": ("picked means, alpha 0.01 ", DRMMRecipe, 0.01),
+    "picked-0.1": ("picked means, alpha 0.1", DRMMRecipe, 0.1),
+    "gaussian-0.1": ("Gaussian-fit means, 0.1", GaussianFitRecipe, 0.1),
+    "picked-0.01": ("picked means, alpha 0.01", DRMMRecipe, 0.01),
     "picked-0.001": ("picked means, alpha 0.001", DRMMRecipe, 0.001),
 }
 
@@ -87,18 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     for key in args.variants:
         name, recipe_class, alpha = VARIANTS[key]
-        figures = []
+        log_likelihoods = []
         for seed in args.seeds:
             started = time.perf_counter()
             ll, unused = run(recipe_class, alpha, args.iterations, train, val, args.out, seed)
-            figures.append(ll)
+            log_likelihoods.append(ll)
             print(
-                f"  {name}, seed {seed}: val log-likelihood {ll:,.1f} nats, "
+                f"  {name:<25}, seed {seed}: val log-likelihood {ll:,.1f} nats, "
                 f"{unused:.0%} of layer-1 components unused ({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
-        if len(figures) > 1:
-            print(f"  {name}: mean {statistics.mean(figures):,.1f} nats over {len(figures)} seeds", flush=True)
+        if len(log_likelihoods) > 1:
+            mean = statistics.mean(log_likelihoods)
+            print(f"  {name:<25}: mean {mean:,.1f} nats over {len(log_likelihoods)} seeds", flush=True)
     return 0
 
 

@@ -18,9 +18,8 @@ def inner_products(x: Tensor, mean: Tensor) -> Tensor:
     """x @ mean.T, the matrix product of a layer's distances, with a backward for sparse gradients.
 
     A layer's logits gradient is sparse: the DRMM's logsumexp passes none to a component under
-    e^EXP_FLOOR (motion.models.drmm) of its row's peak, the orphan term one per component, so
-    about 0.2-3 % of the entries are nonzero while training on the locomotion segments, after the
-    first hundred iterations. Multiplied as a sparse matrix, the backward products cost less.
+    e^EXP_FLOOR (motion.models.drmm) of its row's peak, and the orphan term one per component.
+    Multiplied as a sparse matrix, the backward products cost less.
 
     Args:
         x: (N, D) inputs; mean: (K, D) component means.
@@ -43,17 +42,16 @@ def inner_products_backward(grad: Tensor, x: Tensor, mean: Tensor, input_grad: b
     SPARSE_GRADIENT_SHARE of them, or on a GPU, where counting them would wait for the device,
     the dense products are faster.
     """
-    if grad.device.type == "cpu":
+    if grad.device.type == "cpu" and torch.count_nonzero(grad) <= SPARSE_GRADIENT_SHARE * grad.numel():
         sparse = grad.to_sparse()
-        if sparse._nnz() <= SPARSE_GRADIENT_SHARE * grad.numel():
-            x_grad = torch.sparse.mm(sparse, mean) if input_grad else x.new_empty(0)
-            return x_grad, torch.sparse.mm(sparse.t(), x)
+        x_grad = torch.sparse.mm(sparse, mean) if input_grad else x.new_empty(0)
+        return x_grad, torch.sparse.mm(sparse.t(), x)
     return (grad @ mean if input_grad else x.new_empty(0)), grad.T @ x
 
 
 @inner_products_backward.register_fake
 def _(grad: Tensor, x: Tensor, mean: Tensor, input_grad: bool) -> tuple[Tensor, Tensor]:
-    return (torch.empty_like(x) if input_grad else x.new_empty(0)), torch.empty_like(mean)
+    return (x.new_empty(x.shape) if input_grad else x.new_empty(0)), mean.new_empty(mean.shape)
 
 
 def _inner_products_context(ctx, inputs: tuple[Tensor, Tensor], output: Tensor) -> None:
@@ -71,8 +69,8 @@ inner_products.register_autograd(_inner_products_backward, setup_context=_inner_
 
 @torch.library.custom_op("motion::gather_rows", mutates_args=())
 def gather_rows(table: Tensor, rows: Tensor) -> Tensor:
-    """table[rows], whose backward adds each gradient row to its table row with ATen's index_add_:
-    on the CPU about 2.5x faster than the atomic adds inductor compiles an indexing backward into.
+    """table[rows], whose backward adds each gradient row to its table row with ATen's index_add_,
+    rather than with the atomic adds that inductor compiles an indexing backward into on the CPU.
 
     Args:
         table: (R, W); rows: (...) int64 indices into it.

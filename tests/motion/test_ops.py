@@ -69,3 +69,19 @@ def test_inner_products_and_gathered_rows_match_autograd():
         for leaf, copy in zip(leaves, copies, strict=True):
             if leaf.requires_grad:
                 torch.testing.assert_close(leaf.grad, copy.grad)
+
+
+def test_the_operators_pass_torch_library_checks():
+    """Fake (meta) implementations, autograd registration and schemas, as torch.compile relies on them."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 64, generator=generator).T  # non-contiguous, as a view of a batch can be
+    mean = torch.randn(32, 7, generator=generator)
+    grad = torch.randn(64, 32, generator=generator).where(torch.rand(64, 32, generator=generator) < 0.02, 0.0)
+    table, rows = torch.randn(30, 5, generator=generator), torch.randint(0, 30, (64, 3), generator=generator)
+    for op, inputs in (
+        (ops.inner_products, (x.requires_grad_(), mean.requires_grad_())),
+        (ops.inner_products_backward, (grad, x.detach(), mean.detach(), True)),
+        (ops.gather_rows, (table.requires_grad_(), rows)),
+        (ops.scatter_rows, (torch.randn(64, 3, 5, generator=generator), rows, 30)),
+    ):
+        torch.library.opcheck(op, inputs)
