@@ -8,7 +8,8 @@ On the 962 locomotion clips of the shared Bandai archive (487-wide segments, str
 - quality: mean test log-likelihood per vector (one-pass estimate and S = 32) of a model
   trained for --iterations with `motion train drmm` (or of --checkpoint).
 Prints medians and the machine. Usage: python benchmarks/drmm.py [--iterations 20000] [--out CKPT]
-(train and keep the model) or [--checkpoint CKPT --quality-only] (evaluate a trained model).
+(train and keep the model), [--checkpoint CKPT --quality-only] (evaluate a trained model) or
+[--data DIR --profile] (where a compiled training step's time goes, per stage).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def locomotion_segments(work: Path) -> Path:
     return out / "segments"
 
 
-def training_rate(data: torch.Tensor, device: torch.device, batch: int, compiled: bool, steps: int) -> list[float]:
-    """Median iterations/s in each curriculum stage (steps timed per stage after a warm-up)."""
+def training_step(data: torch.Tensor, device: torch.device, batch: int, compiled: bool):
+    """A freshly initialised model's training step, step(stage): one batch of the stage's objective."""
     torch.manual_seed(0)
     model = DRMM(DRMMConfig(dim=data.shape[1])).to(device)
     curriculum = Curriculum(iterations=3)  # iteration i is in stage i
@@ -52,22 +53,50 @@ def training_rate(data: torch.Tensor, device: torch.device, batch: int, compiled
     recipe.initialize()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.002, fused=True)
     module = compile_step(model, device) if compiled else model
+
+    def step(stage: int) -> None:
+        rows = torch.randint(0, len(data), (batch,), device=device)
+        loss, _ = recipe.loss(module, data[rows], stage)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def training_rate(data: torch.Tensor, device: torch.device, batch: int, compiled: bool, steps: int) -> list[float]:
+    """Median iterations/s in each curriculum stage (steps timed per stage after a warm-up)."""
+    step = training_step(data, device, batch, compiled)
     rates = []
     for stage in range(3):
         times = []
-        for step in range(steps + 20):
-            rows = torch.randint(0, len(data), (batch,), device=device)
+        for index in range(steps + 20):
             synchronize(device)
             started = time.perf_counter()
-            loss, _ = recipe.loss(module, data[rows], stage)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            step(stage)
             synchronize(device)
-            if step >= 20:
+            if index >= 20:
                 times.append(time.perf_counter() - started)
         rates.append(1.0 / statistics.median(times))
     return rates
+
+
+def profile_training(data: torch.Tensor, device: torch.device, batch: int, steps: int) -> None:
+    """Print the operators and compiled kernels that take a compiled step's time, per stage, after
+    100 steps of each (the first iterations' gradients are denser than the rest of training's)."""
+    import torch._inductor.config as inductor  # noqa: PLC0415 - only when profiling
+    from torch.profiler import profile  # noqa: PLC0415
+
+    inductor.cpp.enable_kernel_profile = True  # each fused kernel under its own name
+    step = training_step(data, device, batch, compiled=True)
+    for stage in range(3):
+        for _ in range(100):
+            step(stage)
+        with profile() as profiler:
+            for _ in range(steps):
+                step(stage)
+        print(f"stage {stage + 1}, {steps} steps, by self time (kernel profiling adds its own overhead):")
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=60))
 
 
 def synchronize(device: torch.device) -> None:
@@ -110,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="keep the quality run's checkpoint here (default: discarded)")
     parser.add_argument("--steps", type=int, default=100, help="timed training steps per stage")
     parser.add_argument("--quality-only", action="store_true", help="skip the speed measurements")
+    parser.add_argument("--profile", action="store_true", help="only profile a compiled training step per stage")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # what each training run trains
@@ -122,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         test_set = load_dataset(segments, split="test")
         data = torch.from_numpy(train_set.features).to(device)
         print(f"data: {len(load_dataset(segments)) - len(test_set):,} train+val and {len(test_set):,} test vectors")
+        if args.profile:
+            profile_training(data, device, 256, steps=20)
+            return 0
 
         if not args.quality_only:
             print(f"training L=4 K=512 batch 256 on {device} (median of {args.steps} steps per stage):")
