@@ -44,8 +44,9 @@ def locomotion_segments(work: Path) -> Path:
     return out / "segments"
 
 
-def training_step(data: torch.Tensor, device: torch.device, batch: int, compiled: bool):
-    """A freshly initialised model's training step, step(stage): one batch of the stage's objective."""
+def training_step(data: torch.Tensor, device: torch.device, compiled: bool):
+    """A freshly initialised model's training step, step(stage, rows): the stage's objective on
+    the batch of `data` rows `rows` (drawn by the caller, outside any timing)."""
     torch.manual_seed(0)
     model = DRMM(DRMMConfig(dim=data.shape[1])).to(device)
     curriculum = Curriculum(iterations=3)  # iteration i is in stage i
@@ -54,8 +55,7 @@ def training_step(data: torch.Tensor, device: torch.device, batch: int, compiled
     optimizer = torch.optim.Adam(model.parameters(), lr=0.002, fused=True)
     module = compile_step(model, device) if compiled else model
 
-    def step(stage: int) -> None:
-        rows = torch.randint(0, len(data), (batch,), device=device)
+    def step(stage: int, rows: torch.Tensor) -> None:
         loss, _ = recipe.loss(module, data[rows], stage)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -66,14 +66,15 @@ def training_step(data: torch.Tensor, device: torch.device, batch: int, compiled
 
 def training_rate(data: torch.Tensor, device: torch.device, batch: int, compiled: bool, steps: int) -> list[float]:
     """Median iterations/s in each curriculum stage (steps timed per stage after a warm-up)."""
-    step = training_step(data, device, batch, compiled)
+    step = training_step(data, device, compiled)
     rates = []
     for stage in range(3):
         times = []
         for index in range(steps + 20):
+            rows = torch.randint(0, len(data), (batch,), device=device)
             synchronize(device)
             started = time.perf_counter()
-            step(stage)
+            step(stage, rows)
             synchronize(device)
             if index >= 20:
                 times.append(time.perf_counter() - started)
@@ -88,13 +89,14 @@ def profile_training(data: torch.Tensor, device: torch.device, batch: int, steps
     from torch.profiler import profile  # noqa: PLC0415
 
     inductor.cpp.enable_kernel_profile = True  # each fused kernel under its own name
-    step = training_step(data, device, batch, compiled=True)
+    step = training_step(data, device, compiled=True)
+    rows = torch.randint(0, len(data), (100 + steps, batch), device=device)
     for stage in range(3):
-        for _ in range(100):
-            step(stage)
+        for batch_rows in rows[:100]:
+            step(stage, batch_rows)
         with profile() as profiler:
-            for _ in range(steps):
-                step(stage)
+            for batch_rows in rows[100:]:
+                step(stage, batch_rows)
         print(f"stage {stage + 1}, {steps} steps, by self time (kernel profiling adds its own overhead):")
         print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=60))
 
