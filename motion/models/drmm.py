@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from motion.checkpoint import ModelMetadata, restore_model, save_model
 from motion.models.conditions import Condition, ConditionTensors
-from motion.models.ops import gather_rows, inner_products
+from motion.models.ops import EXP_FLOOR, category_log_probabilities, gather_rows, inner_products
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,6 @@ ERFC_COEFFICIENTS = (
     0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277,
 )  # fmt: skip
 INIT_JITTER = 0.1  # of the input's sd, added to the picked initial means
-# Log-space sums (logsumexp, log_softmax, the categorical draw) drop terms under exp(EXP_FLOOR) =
-# 9e-14 of their row's peak. Their sum over 512 components (5e-11) is below float32's resolution
-# beside the peak's 1 (6e-8), so values do not change; their gradients (< 1e-13) would move a
-# parameter by < 1e-5 of an Adam step (eps 1e-8). Keeping them cost 40% of a training step on the
-# CPU: exp() of inputs under -87 takes a slow path in ATen's and inductor's kernels (15-170x per
-# element), and their squared gradients become denormal numbers in Adam's state, slow again.
-EXP_FLOOR = -30.0
 
 
 @dataclass(frozen=True)
@@ -318,24 +311,27 @@ class DRMM(nn.Module):
         # The expansion can dip below zero by rounding; a distance cannot.
         return -0.5 * torch.exp(-2 * log_sigma) * squared.clamp_min(0) - count * (log_sigma + HALF_LOG_2PI)
 
-    def _latent_tables(self, layer: int) -> tuple[Tensor, Tensor]:
-        """`layer`'s categorical tables flattened for a gather, and the per-component constant.
+    def _latent_tables(self, layer: int) -> tuple[Tensor, Tensor, Tensor]:
+        """`layer`'s categorical tables, their normaliser, and the per-component constant.
 
         The Eq. 4 cross-entropy with y = smooth(onehot(h)) = (1 - eps) onehot(h) + eps / C is
-        (1 - eps) logits[h, k] + eps / C sum_c logits[c, k] - logsumexp_c logits[c, k].
-        The middle term's gradient, eps / C per entry (~2e-11), is below float32 resolution
-        next to the others, so only its value is kept.
+        (1 - eps) log p[h, k] + eps / C sum_c logits[c, k] - eps logsumexp_c logits[c, k], with
+        log p = log_softmax over the categories. The last two terms' gradients, eps / C per entry
+        (~2e-11) and eps times the first term's normaliser gradient, are below float32 resolution
+        next to the first term's, so only their values are kept, in the constant.
 
         Returns:
-            logits (j * C, K) and constant (K,), nats.
+            logits (j, C, K); their normaliser logsumexp_c (j, K) and the constant (K,), nats,
+            both without gradient (`category_log_probabilities` gives the normaliser's).
         """
         logits = self.latent_logits[layer]  # (j, C, K)
         eps, categories = self.config.smoothing, logits.shape[1]
-        smoothing = eps / categories * logits.detach().sum(1)  # (j, K)
-        constant = (smoothing - logsumexp(logits, 1)).sum(0)  # (K,)
-        return logits.reshape(-1, logits.shape[-1]), constant
+        values = logits.detach()
+        normaliser = logsumexp(values, 1)
+        constant = (eps / categories * values.sum(1) - eps * normaliser).sum(0)
+        return logits, normaliser, constant
 
-    def _inference_tables(self) -> list[tuple[Tensor, Tensor]]:
+    def _inference_tables(self) -> list[tuple[Tensor, Tensor, Tensor]]:
         """`_latent_tables` of every layer, cached while the parameters are unchanged."""
         key = tuple((p._version, p.data_ptr()) for p in self.latent_logits)
         if self._tables is None or self._tables[0] != key:
@@ -343,7 +339,7 @@ class DRMM(nn.Module):
                 self._tables = (key, [self._latent_tables(layer) for layer in range(self.config.layers)])
         return self._tables[1]
 
-    def _latent_term(self, tables: tuple[Tensor, Tensor], latents: Tensor) -> Tensor:
+    def _latent_term(self, tables: tuple[Tensor, Tensor, Tensor], latents: Tensor) -> Tensor:
         """sum_j softmax(x_j) . log p_{k,j} for the smoothed one-hot streams of the earlier layers.
 
         Args:
@@ -352,10 +348,8 @@ class DRMM(nn.Module):
         Returns:
             (..., N, K) nats.
         """
-        logits, constant = tables
-        streams = latents.shape[-1]
-        rows = latents + torch.arange(streams, device=latents.device) * (logits.shape[0] // streams)
-        return (1 - self.config.smoothing) * gather_rows(logits, rows).sum(-2) + constant
+        logits, normaliser, constant = tables
+        return (1 - self.config.smoothing) * category_log_probabilities(logits, normaliser, latents) + constant
 
     def _log_weights(self, layer: int) -> Tensor:
         return log_softmax(self.weight_logits[layer], -1)
@@ -457,12 +451,11 @@ class DRMM(nn.Module):
                 regularization = regularization - objective.regularization * real.amax(0).mean()
             if layer < L - 1:
                 truncated = truncate_logits(logits, truncation)
-                latent, _ = sample_categorical(truncated.detach(), generator)
                 # log q(h) keeps its gradient (it is part of Eq. 10's estimate); h itself is discrete.
-                log_q_latent = log_softmax(truncated, -1).gather(-1, latent[:, None]).squeeze(-1)
+                latent, log_q_latent = sample_categorical(truncated, generator)
                 # Under gradient stops the residual needs no graph back to this layer's means.
                 means = self.means[layer].detach() if objective.detach_layers else self.means[layer]
-                residual = residual - means[latent]
+                residual = residual - gather_rows(means, latent)
                 log_q = log_q + log_q_latent
                 latents = torch.cat([latents, latent[:, None]], 1)
         return TrainingTerms(torch.stack(layer_ll), regularization)
