@@ -140,8 +140,7 @@ def category_log_probabilities(table: Tensor, normaliser: Tensor, categories: Te
     """
     streams, count, width = table.shape
     rows = categories + torch.arange(streams, device=table.device) * count
-    summed = F.embedding_bag(rows.reshape(-1, streams), table.reshape(-1, width), mode="sum")
-    return (summed - normaliser.sum(0)).reshape(*categories.shape[:-1], width)
+    return F.embedding(rows, table.reshape(-1, width)).sum(-2) - normaliser.sum(0)
 
 
 @category_log_probabilities.register_fake
