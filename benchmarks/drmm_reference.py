@@ -40,11 +40,12 @@ PAUSE = 0.1  # s before each request: the idle workers' spinning threads go to s
 ANSWER = "timing: "  # marks a worker's answers among whatever else its code prints to stdout
 
 
-def serve(time_point, points: list) -> None:
-    """Answer timing requests on stdin, one JSON line each: {"point": index, "steps": n} -> n step times."""
+def serve(time_point, points: list, code: str) -> None:
+    """Answer timing requests on stdin, one JSON line each: {"point": index, "steps": n} -> n step times.
+    The first answer, once warmed up, names the code timed (`code`: the file it was imported from)."""
     for point in points:  # warm-up
         time_point(point, WARM_UP)
-    print(ANSWER + json.dumps("ready"), flush=True)
+    print(ANSWER + json.dumps(code), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
         print(ANSWER + json.dumps(time_point(points[request["point"]], request["steps"])), flush=True)
@@ -57,6 +58,7 @@ def reference_worker(reference: Path, vectors_path: Path) -> None:
     tf1.disable_v2_behavior()
     sys.modules["tensorflow"] = tf1  # the reference imports TF 1.15's API under this name
     sys.path.insert(0, str(reference))
+    import DRMM as reference_module
     from DRMM import DRMM, dataStream
 
     vectors = np.load(vectors_path)
@@ -76,7 +78,7 @@ def reference_worker(reference: Path, vectors_path: Path) -> None:
             times.append(time.perf_counter() - began)
         return times
 
-    serve(time_phase, PHASES)
+    serve(time_phase, PHASES, reference_module.__file__)
 
 
 def ours_worker(segments: Path) -> None:
@@ -84,6 +86,7 @@ def ours_worker(segments: Path) -> None:
     import torch
     from drmm import synchronize, training_step
 
+    import motion
     from motion.dataset import load_dataset
 
     device = torch.device("cpu")
@@ -102,7 +105,7 @@ def ours_worker(segments: Path) -> None:
             times.append(time.perf_counter() - began)
         return times
 
-    serve(time_stage, STAGES)
+    serve(time_stage, STAGES, motion.__file__)
 
 
 class Worker:
@@ -110,25 +113,33 @@ class Worker:
 
     def __init__(self, name: str, command: list[str], points: int, log: Path, env: dict | None = None) -> None:
         self.name, self.points, self.log = name, points, log
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env
-        )
-        self._answer()  # "ready" once warmed up
+        with log.open("w") as stderr:  # the child keeps its own copy of the file
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+            )
+        self.code = self._answer()  # once warmed up: the file its code came from
 
     def time(self, point: int, steps: int) -> list[float]:
         time.sleep(PAUSE)
-        self.process.stdin.write(json.dumps({"point": point, "steps": steps}) + "\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(json.dumps({"point": point, "steps": steps}) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            self._failed()
         return self._answer()
 
     def _answer(self):
         for line in self.process.stdout:
             if line.startswith(ANSWER):
                 return json.loads(line[len(ANSWER) :])
+        self._failed()
+
+    def _failed(self):
         raise RuntimeError(f"{self.name} worker failed:\n{self.log.read_text()[-2000:]}")
 
     def close(self) -> None:
-        self.process.stdin.close()
+        if self.process.poll() is None:
+            self.process.kill()
         self.process.wait()
 
 
@@ -172,24 +183,29 @@ def main(argv: list[str] | None = None) -> int:
         np.save(sample, data[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:20000]].numpy())
         ours = [sys.executable, __file__, "--reference", str(args.reference), "--worker-ours", str(segments.resolve())]
         trees = {"ours": Path(__file__).resolve().parents[1]} | ({"baseline": args.baseline} if args.baseline else {})
-        workers = [
-            Worker(
-                "reference",
-                [args.tf_python, __file__, "--reference", str(args.reference), "--worker-reference", str(sample)],
-                len(PHASES),
-                work / "reference.log",
+        workers = []  # each one's process is killed when the run ends or fails
+        try:
+            workers.append(
+                Worker(
+                    "reference",
+                    [args.tf_python, __file__, "--reference", str(args.reference), "--worker-reference", str(sample)],
+                    len(PHASES),
+                    work / "reference.log",
+                )
             )
-        ]
-        for name, tree in trees.items():
-            env = os.environ | {"PYTHONPATH": str(tree.resolve())}
-            workers.append(Worker(name, ours, len(STAGES), work / f"{name}.log", env))
-        times = {worker.name: [[] for _ in range(worker.points)] for worker in workers}
-        for round_ in range(args.rounds):
-            for worker in workers[round_ % len(workers) :] + workers[: round_ % len(workers)]:
-                for point in range(worker.points):
-                    times[worker.name][point] += worker.time(point, args.steps)
-        for worker in workers:
-            worker.close()
+            for name, tree in trees.items():
+                env = os.environ | {"PYTHONPATH": str(tree.resolve())}
+                workers.append(Worker(name, ours, len(STAGES), work / f"{name}.log", env))
+            for worker in workers:
+                print(f"{worker.name}: {worker.code}")
+            times = {worker.name: [[] for _ in range(worker.points)] for worker in workers}
+            for round_ in range(args.rounds):
+                for worker in workers[round_ % len(workers) :] + workers[: round_ % len(workers)]:
+                    for point in range(worker.points):
+                        times[worker.name][point] += worker.time(point, args.steps)
+        finally:
+            for worker in workers:
+                worker.close()
     rates = {name: [1 / statistics.median(point) for point in points] for name, points in times.items()}
     print(f"{args.rounds} rounds of {args.steps} steps per point, medians:")
     print(

@@ -249,11 +249,13 @@ def sample_categorical(logits: Tensor, generator: torch.Generator | None = None)
     Args:
         logits: (..., K) unnormalised log-probabilities; -inf marks excluded components.
     Returns:
-        index (...,) int64 and its log-probability (...,).
+        index (...,) int64 and its log-probability (...,), differentiable with respect to logits.
     """
     log_prob = log_softmax(logits, -1)
-    # Components under the floor (the truncated ones among them) get exactly zero probability.
-    probability = log_prob.clamp_min(EXP_FLOOR).exp().masked_fill(log_prob <= EXP_FLOOR, 0.0)
+    # Components under the floor (the truncated ones among them) get exactly zero probability. The
+    # draw needs no gradient: detached, eager autograd keeps none of its (..., K) intermediates.
+    detached = log_prob.detach()
+    probability = detached.clamp_min(EXP_FLOOR).exp().masked_fill(detached <= EXP_FLOOR, 0.0)
     cumulative = probability.cumsum(-1)
     uniform = torch.rand(cumulative.shape[:-1] + (1,), generator=generator, device=logits.device)
     # Scaling by the last entry absorbs the cumulative sum's rounding error.
