@@ -64,22 +64,25 @@ def training_step(data: torch.Tensor, device: torch.device, compiled: bool):
     return step
 
 
+def step_times(step, data: torch.Tensor, device: torch.device, batch: int, stage: int, count: int) -> list[float]:
+    """Seconds of each of `count` training steps (training_step's) in `stage`, each on `batch` random
+    rows of `data` drawn before its timing starts."""
+    times = []
+    for _ in range(count):
+        rows = torch.randint(0, len(data), (batch,), device=device)
+        synchronize(device)
+        started = time.perf_counter()
+        step(stage, rows)
+        synchronize(device)
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def training_rate(data: torch.Tensor, device: torch.device, batch: int, compiled: bool, steps: int) -> list[float]:
-    """Median iterations/s in each curriculum stage (steps timed per stage after a warm-up)."""
+    """Median iterations/s in each curriculum stage (steps timed per stage after 20 warm-up steps)."""
     step = training_step(data, device, compiled)
-    rates = []
-    for stage in range(3):
-        times = []
-        for index in range(steps + 20):
-            rows = torch.randint(0, len(data), (batch,), device=device)
-            synchronize(device)
-            started = time.perf_counter()
-            step(stage, rows)
-            synchronize(device)
-            if index >= 20:
-                times.append(time.perf_counter() - started)
-        rates.append(1.0 / statistics.median(times))
-    return rates
+    timed = (step_times(step, data, device, batch, stage, steps + 20)[20:] for stage in range(3))
+    return [1.0 / statistics.median(times) for times in timed]
 
 
 def profile_training(data: torch.Tensor, device: torch.device, batch: int, steps: int) -> None:

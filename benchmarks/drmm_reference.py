@@ -84,7 +84,7 @@ def reference_worker(reference: Path, vectors_path: Path) -> None:
 def ours_worker(segments: Path) -> None:
     """Time this project's training steps (whichever code PYTHONPATH gives) in each stage and mode."""
     import torch
-    from drmm import synchronize, training_step
+    from drmm import step_times, training_step
 
     import motion
     from motion.dataset import load_dataset
@@ -95,15 +95,7 @@ def ours_worker(segments: Path) -> None:
 
     def time_stage(point: tuple[int, bool], count: int) -> list[float]:
         stage, compiled = point
-        times = []
-        for _ in range(count):
-            rows = torch.randint(0, len(data), (BATCH,), device=device)
-            synchronize(device)
-            began = time.perf_counter()
-            steps[compiled](stage, rows)
-            synchronize(device)
-            times.append(time.perf_counter() - began)
-        return times
+        return step_times(steps[compiled], data, device, BATCH, stage, count)
 
     serve(time_stage, STAGES, motion.__file__)
 
