@@ -62,9 +62,10 @@ def run(args: argparse.Namespace) -> int:
             for name, figures in (("HG-VAE", gaps.hgvae), ("donor fill", gaps.donor), ("linear", gaps.linear))
         )
         + (
-            f"; ELBO per window {gaps.elbo_before:,.0f} before, {gaps.elbo_after:,.0f} after"
+            f"; ELBO per window {gaps.elbo_before:,.0f} before, {gaps.elbo_after:,.0f} after; its probe kept "
+            f"{gaps.model_weight:.0%} of the model's departure from the donor fill"
             if not math.isnan(gaps.elbo_before)  # NaN: the model ran on no window
-            else "; every gap is within the model's fallback, so it keeps the donor fill"
+            else "; the model did not run (every gap within its fallback, or without a probe): the donor fill stands"
         )
     )
     written = [take.video, take.positions, gaps.gaps, gaps.imputed]

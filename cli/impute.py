@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "deviation (default: the rule fitted for the model; else 0)",
     )  # fmt: skip
     command.add_argument(
+        "--probe", action=argparse.BooleanOptionalAction, default=DEFAULTS.probe,
+        help="check the model on the clip first: hide each long gap's mirror joint (left for right) over the "
+        "gap's frames too, and keep the share of the model's departure from the donor fill that fits those "
+        "hidden values best (runs the model twice)",
+    )  # fmt: skip
+    command.add_argument(
         "--joint-map",
         help="JSON joint map for a skeleton that is no preset, as in motion preprocess (default: presets)",
     )
@@ -131,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         model = HGVAE.load(args.model, device=args.device)
         settings = {"label": args.label, "steps": args.steps, "lr": args.lr, "start": args.start,
                     "keep_bones": args.keep_bones, "fallback_seconds": args.fallback_seconds,
-                    "elbo_floor": args.elbo_floor, "smooth_seconds": args.smooth_seconds}  # fmt: skip
+                    "elbo_floor": args.elbo_floor, "smooth_seconds": args.smooth_seconds,
+                    "probe": args.probe}  # fmt: skip
     results = impute_file(
         args.inputs[0], args.out, args.method, model, args.mask, read_options(args), args.joint_map, **settings
     )
@@ -146,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         message += f"; ELBO per window {before:,.1f} before, {after:,.1f} after (nats)"
         labels = sorted({label for r in imputed for label in r.labels})
         message += f"; labels {', '.join(labels)}" if labels else ""
+        weights = ", ".join(f"{r.model_weight:.2f}" for r in imputed)
+        message += f"; the model's share of the fill, fitted on the probe: {weights}" if args.probe else ""
     if uncovered:
         message += f"; {uncovered:,} missing values the fill could not reach (no observed frame, or a joint the model lacks) were left empty"
     print(f"{message}; wrote {args.out}")
@@ -162,7 +171,7 @@ def run_folder(args: argparse.Namespace) -> int:
         ImputeConfig, method=args.method, model=str(args.model), score=args.score, label=args.label,
         steps=args.steps, lr=args.lr, start=args.start, keep_bones=args.keep_bones,
         fallback_seconds=args.fallback_seconds, elbo_floor=args.elbo_floor, smooth_seconds=args.smooth_seconds,
-        joint_map=args.joint_map,
+        probe=args.probe, joint_map=args.joint_map,
         read=read_options(args),
     )  # fmt: skip
     summary = impute_files(

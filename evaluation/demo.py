@@ -47,8 +47,8 @@ class DemoTake:
 @dataclass(frozen=True)
 class DemoImputation:
     """The imputed clip: values taken out, the errors of the HG-VAE's fill, of linear interpolation and
-    of the donor fill (evaluation.imputation.errors), the ELBO per window before and after, the
-    files written."""
+    of the donor fill (evaluation.imputation.errors), the ELBO per window before and after, the share of
+    the model's departure its probe kept (ClipImputation.model_weight), the files written."""
 
     missing: int
     values: int
@@ -58,6 +58,7 @@ class DemoImputation:
     donor: dict[str, float]
     elbo_before: float
     elbo_after: float
+    model_weight: float
     gaps: Path
     imputed: Path
 
@@ -109,6 +110,7 @@ def impute_gaps(hgvae: str | Path, out: Path, clip_path: str | Path = CLIP, seed
         donor=errors(donor, truth, hole),
         elbo_before=result.elbo_before,
         elbo_after=result.elbo_after,
+        model_weight=result.model_weight,
         gaps=gaps,
         imputed=imputed,
     )

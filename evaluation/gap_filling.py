@@ -21,7 +21,7 @@ from evaluation.imputation import errors
 from motion.clip import Clip
 from motion.fills import FILLS
 from motion.formats import list_sources, read_source
-from motion.impute import BASE_FILL, ClipImputation, compose_fill, fill_clip, impute_clip
+from motion.impute import BASE_FILL, ClipImputation, fill_clip, impute_clip, learned_fill
 from motion.models import HGVAE
 from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
 from motion.splits import split_sources
@@ -30,10 +30,14 @@ GAP_SECONDS = (0.25, 0.5, 1.0, 2.0)
 LIMB_SECONDS = 1.0
 RANDOM_RATES = (0.01, 0.05, 0.10)
 FALLBACK_MARGIN = 0.005  # relative MSE: a longer threshold this close to the best fitted one is preferred
+PATTERN_MARGIN = 0.01  # relative MSE: a threshold that leaves any pattern worse than this on val is not chosen
 MIN_SECONDS = GAP_SECONDS[-1] + 1.0  # clips shorter than this are left out of the figures
 FALLBACK_CANDIDATES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5)  # seconds: the fallback threshold is fitted among these
 SMOOTH_CANDIDATES = (0.0, 0.05, 0.1, 0.2)  # seconds: the learned fill's smoothing is fitted among these
-RULE = {"fallback_seconds": "seconds", "elbo_floor": "elbo_floor", "smooth_seconds": "smooth_seconds", "fill": "fill"}
+RULE = {
+    "fallback_seconds": "seconds", "elbo_floor": "elbo_floor", "smooth_seconds": "smooth_seconds", "fill": "fill",
+    "probe": "probe",
+}  # fmt: skip
 """The fitted rule as a checkpoint records it (ModelMetadata.imputation): its names, and fit_fallback's keys."""
 TOOL_FILLS = ("linear", "spline", "kinematic")
 """The fills mocap tools already make (splines in Vicon Nexus, MotionBuilder and Blender; rigid-body fills
@@ -192,64 +196,75 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
     """The fallback rule fitted on (val) clips, never on the clips it is measured on.
 
     Gap length: a gap up to the threshold keeps the donor fill (motion.fills.donor_fill, the classical
-    fill the model starts from), a longer one takes the model's. Each candidate is scored by its MSE
-    relative to the donor fill alone, averaged over the patterns, so that scattered values, whose
-    errors are millimetres, weigh as much as joints lost for seconds; the threshold is the largest
+    fill the model starts from), a longer one takes the model's, weighed by its probe as impute_clip
+    weighs it (motion.impute.LearnedFill.compose). The model runs once per draw with every gap's probe
+    hidden, and each threshold fits its weight on the probes of the gaps longer than it. That is how
+    impute_clip runs at the threshold when a draw's gaps all have one length, as in the patterns of
+    whole joints; where values are lost one by one, almost every gap is shorter than any threshold
+    but 0. Each candidate is scored by its MSE relative to the donor fill alone, averaged over the
+    patterns, so that scattered values, whose errors are millimetres, weigh as much as joints lost
+    for seconds; the threshold is the largest
     whose score is within FALLBACK_MARGIN of the best, since a model that barely helps on val clips
-    may well not help elsewhere.
+    may well not help elsewhere. A threshold under which any one pattern scores over 1 + PATTERN_MARGIN
+    is not chosen: the fill must never be much worse than the donor fill, and a gain on some patterns
+    does not pay for a loss on another.
 
     ELBO floor: the lowest ELBO of any window the model imputed on these clips (of its start, the
     donor fill). A window below it is less likely than everything the rule was fitted on, so it
-    keeps the donor fill; on the val clips themselves the floor changes nothing.
+    keeps the donor fill. On the val clips' own fills the floor changes nothing; their probes' fills,
+    which hide more, may have windows under it.
 
     Smoothing: then, given the threshold, fit_smoothing.
 
     Returns:
         {"seconds": the threshold (inf: the model never helps), "relative_mse": {threshold: score},
+        "worst_relative_mse": {threshold: the highest score of any one pattern}, "pattern_margin",
         "elbo_floor": nats per window, "fill": the fill it was fitted against (BASE_FILL), "smooth_seconds",
         "smooth_relative_mse": {smoothing: score}}.
     """
     candidates = (*FALLBACK_CANDIDATES, math.inf)
     scores = {seconds: [] for seconds in candidates}
     floor = math.inf
-    draws = []  # (clip, gappy clip, mask, donor fill, learned, pattern index): for the smoothing fit
+    draws = []  # (truth on the model's joints, learned fill, pattern index): for the smoothing fit
     for index, pattern in enumerate(PATTERNS):
         generator = np.random.default_rng(seed)
         squared = dict.fromkeys(candidates, 0.0)
         for clip in clips:
             mask = pattern_mask(pattern, clip, generator)
             gappy = replace(clip, positions=np.where(mask, np.nan, clip.positions).astype(np.float32))
-            classical = fill_clip(gappy, mask, BASE_FILL).positions
-            learned = impute_clip(
-                model, gappy, mask, start=BASE_FILL, keep_bones=False, fallback_seconds=0, elbo_floor=-math.inf
-            )
-            floor = min([floor, *learned.window_elbo])
-            draws.append((clip, gappy, mask, classical, learned.positions, index))
+            fill = learned_fill(model, gappy, mask, start=BASE_FILL, fallback_seconds=0, elbo_floor=-math.inf)
+            floor = min([floor, *fill.window_elbo])
+            truth = clip.positions[:, fill.indices]
+            draws.append((truth, fill, index))
             for seconds in candidates:
-                estimate = compose_fill(
-                    gappy.positions, mask, clip.skeleton, clip.fps, learned.positions, classical, seconds, True
-                )
-                squared[seconds] += float(((estimate - clip.positions)[mask] ** 2).sum())
+                estimate, _ = fill.compose(seconds, True)
+                squared[seconds] += float(((estimate - truth)[fill.hole] ** 2).sum())
         for seconds in candidates:
             scores[seconds].append(squared[seconds] / max(squared[math.inf], 1e-12))
     mean = {seconds: float(np.mean(values)) for seconds, values in scores.items()}
-    best = min(mean.values())
-    chosen = max(seconds for seconds, score in mean.items() if score <= best * (1 + FALLBACK_MARGIN))
+    worst = {seconds: float(np.max(values)) for seconds, values in scores.items()}
+    admitted = {seconds: score for seconds, score in mean.items() if worst[seconds] <= 1 + PATTERN_MARGIN}
+    best = min(admitted.values())  # infinity always scores 1 on every pattern
+    chosen = max(seconds for seconds, score in admitted.items() if score <= best * (1 + FALLBACK_MARGIN))
     smoothing = fit_smoothing(draws, chosen)
-    return {"seconds": chosen, "relative_mse": mean, "elbo_floor": floor, "fill": BASE_FILL} | smoothing
+    return {
+        "seconds": chosen, "relative_mse": mean, "worst_relative_mse": worst, "pattern_margin": PATTERN_MARGIN,
+        "elbo_floor": floor, "fill": BASE_FILL, "probe": True,
+    } | smoothing  # fmt: skip
 
 
 def fit_smoothing(draws: list[tuple], seconds: float) -> dict:
     """The smoothing of the learned fill (compose_fill's smooth_seconds) of lowest MSE relative to the
-    donor fill, averaged over the patterns, given the fallback threshold: among SMOOTH_CANDIDATES."""
+    donor fill, averaged over the patterns, given the fallback threshold: among SMOOTH_CANDIDATES, and
+    as for the threshold, none under which a pattern scores over 1 + PATTERN_MARGIN (none smooths)."""
     squared = {smooth: np.zeros(len(PATTERNS)) for smooth in SMOOTH_CANDIDATES}
     reference = np.zeros(len(PATTERNS))
-    for clip, gappy, mask, classical, learned, index in draws:
-        reference[index] += float(((classical - clip.positions)[mask] ** 2).sum())
+    for truth, fill, index in draws:
+        reference[index] += float(((fill.classical - truth)[fill.hole] ** 2).sum())
         for smooth in SMOOTH_CANDIDATES:
-            estimate = compose_fill(
-                gappy.positions, mask, clip.skeleton, clip.fps, learned, classical, seconds, True, smooth
-            )
-            squared[smooth][index] += float(((estimate - clip.positions)[mask] ** 2).sum())
-    scores = {smooth: float(np.mean(values / np.maximum(reference, 1e-12))) for smooth, values in squared.items()}
-    return {"smooth_seconds": min(scores, key=lambda smooth: (scores[smooth], smooth)), "smooth_relative_mse": scores}
+            estimate, _ = fill.compose(seconds, True, smooth)
+            squared[smooth][index] += float(((estimate - truth)[fill.hole] ** 2).sum())
+    relative = {smooth: values / np.maximum(reference, 1e-12) for smooth, values in squared.items()}
+    scores = {smooth: float(np.mean(values)) for smooth, values in relative.items()}
+    admitted = [smooth for smooth in SMOOTH_CANDIDATES if smooth == 0 or relative[smooth].max() <= 1 + PATTERN_MARGIN]
+    return {"smooth_seconds": min(admitted, key=lambda smooth: (scores[smooth], smooth)), "smooth_relative_mse": scores}

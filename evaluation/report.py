@@ -142,13 +142,18 @@ def fills_lines(section: dict) -> list[str]:
         clips = figures[figures_patterns(figures)[0]]["clips"]
         contents = f" ({', '.join(figures['contents'])})" if "contents" in figures else ""
         scores = ", ".join(f"{float(seconds):g} s {score:.3f}" for seconds, score in fallback["relative_mse"].items())
+        worst = ", ".join(
+            f"{float(seconds):g} s {score:.3f}" for seconds, score in fallback.get("worst_relative_mse", {}).items()
+        )
         smoothing = ", ".join(
             f"{float(seconds):g} s {score:.3f}" for seconds, score in fallback.get("smooth_relative_mse", {}).items()
         )
         lines += [
-            f"{clips} {name}{contents} ({figures['model']}); the model's gaps up to {float(fallback['seconds']):g} s keep "
+            f"{clips} {name}{contents} ({figures['model']}); the model's fill is weighed against the donor fill "
+            f"by a probe on each clip's mirror joints; its gaps up to {float(fallback['seconds']):g} s keep "
             f"the donor fill, the threshold fitted on {figures['val_clips']} val clips (their MSE relative to "
-            f"the donor fill's, averaged over the patterns, per threshold: {scores}), and so do its windows "
+            f"the donor fill's, averaged over the patterns, per threshold: {scores}; of the worst pattern, "
+            f"which may not exceed {1 + fallback.get('pattern_margin', 0):g}: {worst}), and so do its windows "
             f"whose start's ELBO is under {fallback['elbo_floor']:,.0f} nats, the lowest on those val clips; "
             f"its departure from the donor fill is smoothed over {fallback.get('smooth_seconds', 0):g} s "
             f"(scores per smoothing: {smoothing}):",

@@ -5,7 +5,8 @@ A clip is resampled to the model's rate, cut into overlapping windows (each norm
 first frame, as the training windows were: motion.encoding.normalise_windows), imputed window by
 window by MAP (HGVAE.impute) and blended back with weights that fall to zero at the window edges.
 Missing entries at the clip's own frames are read off the blended trajectories; observed entries
-are never touched.
+are never touched. The model's fill is then composed with the donor fill (compose_fill) and weighed
+against it by a probe on the clip's own observed values (probe_mask, probe_weight, LearnedFill).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from motion.formats import (
     write_joint_csv,
 )
 from motion.formats.bvh import fill_bvh, read_bvh_file
-from motion.gaps import short_gaps
+from motion.gaps import gap_runs, short_gaps
 from motion.geometry import from_local_frame
 from motion.models.hgvae import HGVAE, MAP_LR
 from motion.retarget import write_clip_bvh
-from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
+from motion.skeleton import Skeleton, mirror_joints, preset_roles, resolve_joint_map
 
 METHODS = ("hgvae", *FILLS)
 """How gaps are filled: the HG-VAE's MAP estimate, or one of the classical fills (motion.fills)."""
@@ -48,7 +49,7 @@ STARTS = ("donor", "kinematic", "spline", "interpolate", "mean")
 FALLBACK_SECONDS = 0.75
 """Gaps up to this long keep the donor fill when the HG-VAE fills a clip and its checkpoint holds no
 rule fitted against it (ModelMetadata.imputation; evaluation.gap_filling.fit_fallback, `motion evaluate
---parts fills --save-fallback`, fits one: 1.5 s for the shipped model)."""
+--parts fills --save-fallback`, fits one: 0.25 s for the shipped model)."""
 BASE_FILL = "donor"
 """The classical fill impute_clip starts from by default and falls back to, which a fitted rule names as
 "fill": a rule fitted when the HG-VAE fell back to the kinematic fill names none, and is ignored."""
@@ -72,6 +73,9 @@ class ClipImputation:
             model to score with, else NaN.
         window_elbo: the ELBO of each imputed window's start, nats, in window order (what elbo_floor
             is compared with).
+        model_weight: how much of the model's departure from the donor fill was kept, fitted on the
+            clip's probe (LearnedFill.compose): 1 the model's fill, 0 the donor fill; NaN where the
+            model did not run (no long gap, or none with a probe), 1 where it ran unprobed.
     """
 
     positions: np.ndarray
@@ -84,6 +88,7 @@ class ClipImputation:
     elbo_after: float = float("nan")
     score: float = float("nan")
     window_elbo: tuple[float, ...] = ()
+    model_weight: float = float("nan")
 
 
 def window_starts(frames: int, length: int, stride: int) -> list[int]:
@@ -151,6 +156,118 @@ def compose_fill(
     return np.where(missing, estimate, positions).astype(np.float32)
 
 
+def probe_mask(hole: np.ndarray, long: np.ndarray, mirror: list[int]) -> np.ndarray:
+    """The observed entries hidden to check a fill of the long gaps: each long gap's mirror joint (its
+    left-right counterpart) over the gap's frames, where observed. (Requiring it observed throughout
+    would leave no probe where a few values are lost one by one: with 2 % of them, 97 % of 2 s gaps at
+    30 fps.)
+
+    Args:
+        hole: (frames, joints, 3) bool, True where missing.
+        long: (frames, joints) bool, the missing points of the gaps to check.
+        mirror: each joint's counterpart (motion.skeleton.mirror_joints); a joint on the midline has none.
+    Returns:
+        (frames, joints, 3) bool.
+    """
+    probe = np.zeros_like(hole)
+    for joint in np.flatnonzero(long.any(0)):
+        other = mirror[joint]
+        if other == joint:
+            continue
+        for first, stop in gap_runs(long[:, joint]):
+            probe[first:stop, other] = ~hole[first:stop, other]
+    return probe
+
+
+def probe_weight(truth: np.ndarray, classical: np.ndarray, learned: np.ndarray, probe: np.ndarray) -> float:
+    """The share w in [0, 1] of the learned fill's departure from the classical one that fits the probe
+    best: argmin_w |classical + w (learned - classical) - truth|^2 over the probe's entries (0 where the
+    two fills agree there, or there is no probe)."""
+    departure = (learned - classical)[probe].astype(np.float64)
+    error = (truth - classical)[probe].astype(np.float64)
+    scale = float(departure @ departure)
+    return float(np.clip(departure @ error / scale, 0.0, 1.0)) if scale > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class LearnedFill:
+    """The HG-VAE's fill of a clip's gaps before it is composed with the donor fill (compose), on the
+    model's skeleton at the clip's frames, and the same with the clip's probe hidden too.
+
+    Attributes:
+        positions: (frames, joints, 3) float32 metres, NaN where missing (`hole`).
+        hole: (frames, joints, 3) bool.
+        skeleton: the model's; fps: the clip's.
+        indices: the clip's joint of each model joint.
+        classical: (frames, joints, 3) the donor fill of every missing entry.
+        learned: the model's fill of every missing entry (None where the model did not run).
+        check: (frames, joints, 3) bool, the observed entries hidden to check the model (probe_mask);
+            None when the model is not to be checked.
+        check_classical, check_learned: the two fills with `check` hidden as well (None without one).
+        windows, labels, elbo_before, elbo_after, window_elbo: as ClipImputation has them.
+    """
+
+    positions: np.ndarray
+    hole: np.ndarray
+    skeleton: Skeleton
+    fps: float
+    indices: list[int]
+    classical: np.ndarray
+    learned: np.ndarray | None = None
+    check: np.ndarray | None = None
+    check_classical: np.ndarray | None = None
+    check_learned: np.ndarray | None = None
+    windows: int = 0
+    labels: tuple[str, ...] = ()
+    elbo_before: float = float("nan")
+    elbo_after: float = float("nan")
+    window_elbo: tuple[float, ...] = ()
+
+    def compose(
+        self, fallback_seconds: float, keep_bones: bool, smooth_seconds: float = 0.0
+    ) -> tuple[np.ndarray, float]:
+        """The filled positions, and the weight w of the model's departure from the donor fill in them.
+
+        The model's fill is composed with the donor fill (compose_fill), and the result is donor +
+        w (composed - donor). Checked, w is fitted on the probe of the gaps longer than
+        fallback_seconds: both fills are made and composed alike with the probe hidden too, and
+        probe_weight compares them with the probe's observed values; a clip whose long gaps have no
+        probe (joints on the midline, or mirrors lost over the same frames) keeps the donor fill (w 0).
+        Unchecked, w is 1. The two fills keep the clip's bone lengths (with keep_bones); a fill between
+        them lies on the chord between two poses on the bones.
+
+        Returns:
+            (frames, joints, 3) float32 metres on the model's skeleton, observed entries as given;
+            w (NaN where the model did not run).
+        """
+        if self.learned is None:
+            return self.classical, float("nan")
+        estimate = compose_fill(
+            self.positions, self.hole, self.skeleton, self.fps, self.learned, self.classical, fallback_seconds,
+            keep_bones, smooth_seconds,
+        )  # fmt: skip
+        if self.check is None:
+            return estimate, 1.0
+        probe = probe_mask(self.hole, _long_gaps(self.hole, fallback_seconds, self.fps), mirror_joints(self.skeleton))
+        probe &= self.check  # the gaps the model fills at this threshold, of those checked
+        weight = 0.0
+        if probe.any():
+            checked = compose_fill(
+                np.where(self.check, np.nan, self.positions), self.hole | self.check, self.skeleton, self.fps,
+                self.check_learned, self.check_classical, fallback_seconds, keep_bones, smooth_seconds,
+            )  # fmt: skip
+            weight = probe_weight(self.positions, self.check_classical, checked, probe)
+        # Weighed after the bones are kept: moving the weighed fill onto the bones again undid much of
+        # what the weight gained, on joints lost for 2 s in clips of contents the model never saw.
+        return self.classical + weight * (estimate - self.classical), weight
+
+
+def _long_gaps(hole: np.ndarray, fallback_seconds: float, fps: float) -> np.ndarray:
+    """(frames, joints) bool: the missing points of the gaps longer than fallback_seconds, which the model fills."""
+    lost = hole.any(-1)
+    return lost & ~short_gaps(lost, fallback_seconds, fps)
+
+
 def impute_clip(
     model: HGVAE,
     clip: Clip,
@@ -165,6 +282,7 @@ def impute_clip(
     fallback_seconds: float | None = None,
     elbo_floor: float | None = None,
     smooth_seconds: float | None = None,
+    probe: bool = True,
 ) -> ClipImputation:
     """Fill a clip's missing entries with the HG-VAE's MAP estimate.
 
@@ -182,29 +300,33 @@ def impute_clip(
             (motion.fills), or the training mean.
         stride: frames between window starts at the model's rate (default: half a window).
         joint_map: JSON joint map for a clip whose skeleton is no preset (as in `motion preprocess`).
-        keep_bones: move the model's fill onto the clip's rigid bone lengths afterwards (compose_fill).
+        keep_bones: move the model's fill onto the clip's rigid bone lengths afterwards (compose_fill;
+            a probed fill then lies between two poses on the bones).
         fallback_seconds: gaps of a joint up to this long (in whole frames) keep the donor fill
             (motion.fills.donor_fill) instead of the model's: where observed frames close in time pin
             a gap, or the clip shows the lost motion elsewhere, the classical fill is better. Where
             every gap is this short, the model is not run (windows == 0). None: the model's fitted
-            rule (metadata.imputation, when it names BASE_FILL), else FALLBACK_SECONDS.
+            rule (metadata.imputation, when it names BASE_FILL and was fitted probed as `probe` is),
+            else FALLBACK_SECONDS.
         elbo_floor: windows whose start has a lower ELBO (nats per window: out of the model's
             distribution) keep the donor fill; frames that several windows cover blend the two
             with the windows' blend weights. None: the model's fitted rule, else -inf (every window
             is trusted); the rule applies only with start BASE_FILL and no label, as it was fitted.
         smooth_seconds: as compose_fill takes it. None: the model's fitted rule, else 0.
+        probe: check the model on the clip itself before trusting it: each long gap's mirror joint
+            is hidden over the gap's frames too (probe_mask), both fills are made again, and the
+            model's departure from the donor fill is kept by the share that fits the hidden values
+            best (LearnedFill.compose; ClipImputation.model_weight). A model knows nothing of where
+            it fails to generalise; the clip's own observed values do. It runs the model twice, and
+            not at all where no long gap has a probe (then the donor fill stands: windows == 0).
     Raises:
         InputError: the model describes no data, the label or start is unknown, the skeleton cannot
             be mapped to the model's, or the root or a shoulder is never observed.
     """
-    metadata = model.metadata
-    if metadata is None:
-        raise InputError("the HG-VAE's checkpoint names no skeleton or rate; train it with motion train hgvae")
-    if start not in STARTS:
-        raise InputError(f"start {start!r}: expected one of {', '.join(STARTS)}")
-    if label is not None:
-        metadata.label_index(label)  # an unknown label fails even where the model has nothing to fill
-    rule = metadata.imputation if metadata.imputation.get("fill") == BASE_FILL else {}
+    _check_settings(model, start, label)
+    # A rule holds for the fill it was fitted with: from BASE_FILL, checked on probes or not.
+    imputation = model.metadata.imputation
+    rule = imputation if imputation.get("fill") == BASE_FILL and imputation.get("probe", False) == probe else {}
     fallback_seconds = rule.get("fallback_seconds", FALLBACK_SECONDS) if fallback_seconds is None else fallback_seconds
     smooth_seconds = rule.get("smooth_seconds", 0.0) if smooth_seconds is None else smooth_seconds
     if elbo_floor is None:  # the rule's floor was fitted on ELBOs of donor starts under each window's best label
@@ -213,26 +335,104 @@ def impute_clip(
     missing = np.isnan(clip.positions) if missing is None else missing
     if not missing.any():
         return ClipImputation(clip.positions, np.zeros_like(missing), "hgvae")
-    skeleton, fps, frames = metadata.skeleton, metadata.fps, model.config.frames
+    fill = learned_fill(
+        model, clip, missing, label, steps, lr, start, stride, joint_map, fallback_seconds, elbo_floor, probe
+    )
+    estimate, weight = fill.compose(fallback_seconds, keep_bones, smooth_seconds)
+    return _write_back(
+        clip, missing, fill.indices, fill.hole, estimate, windows=fill.windows, labels=fill.labels,
+        elbo_before=fill.elbo_before, elbo_after=fill.elbo_after, window_elbo=fill.window_elbo, model_weight=weight,
+    )  # fmt: skip
+
+
+def learned_fill(
+    model: HGVAE,
+    clip: Clip,
+    missing: np.ndarray,
+    label: str | None = None,
+    steps: int = 10,
+    lr: float = MAP_LR,
+    start: str = BASE_FILL,
+    stride: int | None = None,
+    joint_map: str | Path | None = None,
+    fallback_seconds: float = FALLBACK_SECONDS,
+    elbo_floor: float = -math.inf,
+    probe: bool = True,
+) -> LearnedFill:
+    """The model's fill of every missing entry, and of them and the probe of the gaps longer than
+    fallback_seconds (probe_mask) hidden together, ready to compose (LearnedFill.compose) at that
+    threshold or any longer one. The model does not run where no gap is that long, nor, probed, where
+    no such gap has a probe.
+
+    Args:
+        model, clip, label, steps, lr, start, stride, joint_map: as impute_clip takes them.
+        missing: (frames, joints, 3) bool on the clip's skeleton, True where occluded.
+        fallback_seconds, elbo_floor: as impute_clip takes them, without the model's rule.
+        probe: check the model on its probe.
+    Raises:
+        InputError: as impute_clip.
+    """
+    _check_settings(model, start, label)
+    skeleton = model.metadata.skeleton
     indices = resolve_joint_map(clip.skeleton, skeleton.name, joint_map, clip.source).indices(
         clip.skeleton, clip.source
     )
-    covered = np.zeros(len(clip.skeleton), dtype=bool)
-    covered[indices] = True
     hole = missing[:, indices]
     positions = np.where(hole, np.nan, clip.positions[:, indices]).astype(np.float32)
     # The search starts from each gap filled over the whole clip at its own rate: a window alone
     # would hold values flat where a gap crosses its edge.
     classical = classical_fill(BASE_FILL, positions, hole, skeleton, clip.fps)  # what the model falls back to
+    fill = LearnedFill(positions, hole, skeleton, clip.fps, indices, classical)
+    long = _long_gaps(hole, fallback_seconds, clip.fps)
+    check = probe_mask(hole, long, mirror_joints(skeleton)) if probe else None
+    if not long.any() or (check is not None and not check.any()):  # the donor fill stands
+        return fill
+    fill = replace(
+        fill, **_model_fill(model, positions, hole, classical, clip, label, steps, lr, start, stride, elbo_floor)
+    )
+    if check is None:
+        return fill
+    both, hidden = hole | check, np.where(check, np.nan, positions)
+    check_classical = classical_fill(BASE_FILL, hidden, both, skeleton, clip.fps)
+    try:
+        checked = _model_fill(model, hidden, both, check_classical, clip, label, steps, lr, start, stride, elbo_floor)
+    except InputError:  # the probe hid the last frames of a joint the windows need (a shoulder): nothing to check
+        return replace(fill, check=np.zeros_like(check))
+    return replace(fill, check=check, check_classical=check_classical, check_learned=checked["learned"])
+
+
+def _check_settings(model: HGVAE, start: str, label: str | None) -> None:
+    if model.metadata is None:
+        raise InputError("the HG-VAE's checkpoint names no skeleton or rate; train it with motion train hgvae")
+    if start not in STARTS:
+        raise InputError(f"start {start!r}: expected one of {', '.join(STARTS)}")
+    if label is not None:
+        model.metadata.label_index(label)  # an unknown label fails even where the model has nothing to fill
+
+
+def _model_fill(
+    model: HGVAE,
+    positions: np.ndarray,
+    hole: np.ndarray,
+    classical: np.ndarray,
+    clip: Clip,
+    label: str | None,
+    steps: int,
+    lr: float,
+    start: str,
+    stride: int | None,
+    elbo_floor: float,
+) -> dict:
+    """The model's MAP fill of every missing entry of `positions` (on its skeleton, at the clip's rate
+    clip.fps), window by window, each window below elbo_floor keeping `classical`: LearnedFill's
+    learned, windows, labels, elbo_before, elbo_after and window_elbo."""
+    metadata = model.metadata
+    skeleton, fps, frames = metadata.skeleton, metadata.fps, model.config.frames
     if start == BASE_FILL:
         start_fill = classical
     else:  # the mean search still aligns its windows on the interpolation
         method = "linear" if start in ("interpolate", "mean") else start
         start_fill = classical_fill(method, positions, hole, skeleton, clip.fps)
-    if not (
-        hole & ~short_gaps(hole.any(-1), fallback_seconds, clip.fps)[..., None]
-    ).any():  # every gap keeps the donor fill: nothing for the model to do
-        return _write_back(clip, missing, indices, hole, classical, covered, windows=0)
     at_rate = torch.from_numpy(resample(positions, clip.fps, fps).copy())
     guide = torch.from_numpy(resample(start_fill, clip.fps, fps).copy())
     hole_at_rate = torch.isnan(at_rate)
@@ -278,28 +478,29 @@ def impute_clip(
     weight = (at - before).astype(np.float32)[:, None, None]
     estimate = blended[before] * (1 - weight) + blended[after] * weight
     trust_here = trust[before] * (1 - weight) + trust[after] * weight  # (clip frames, 1, 1)
-    estimate = classical + trust_here * (estimate - classical)
-    estimate = compose_fill(
-        positions, hole, skeleton, clip.fps, estimate, classical, fallback_seconds, keep_bones, smooth_seconds
-    )
-    return _write_back(
-        clip, missing, indices, hole, estimate, covered, windows=len(starts),
-        labels=() if labels is None else tuple(metadata.labels[i] for i in labels.tolist()),
-        elbo_before=result.elbo_before.mean().item(), elbo_after=result.elbo_after.mean().item(),
-        window_elbo=tuple(result.elbo_before.tolist()),
-    )  # fmt: skip
+    return {
+        "learned": classical + trust_here * (estimate - classical),
+        "windows": len(starts),
+        "labels": () if labels is None else tuple(metadata.labels[i] for i in labels.tolist()),
+        "elbo_before": result.elbo_before.mean().item(),
+        "elbo_after": result.elbo_after.mean().item(),
+        "window_elbo": tuple(result.elbo_before.tolist()),
+    }
 
 
 def _write_back(
-    clip: Clip, missing: np.ndarray, indices, hole: np.ndarray, estimate: np.ndarray, covered: np.ndarray, **figures
+    clip: Clip, missing: np.ndarray, indices, hole: np.ndarray, estimate: np.ndarray, **figures
 ) -> ClipImputation:
-    """The clip with the model's joints' missing entries (`hole`, on the model's skeleton) set from `estimate`."""
+    """The clip with the model's joints' missing entries (`hole`, on the model's skeleton) set from `estimate`;
+    missing entries on joints the model lacks stay NaN (ClipImputation.uncovered)."""
     out = clip.positions.copy()
     sub = out[:, indices]
     sub[hole] = estimate[hole]
     out[:, indices] = sub
     filled = np.zeros_like(missing)
     filled[:, indices] = hole
+    covered = np.zeros(len(clip.skeleton), dtype=bool)
+    covered[indices] = True
     return ClipImputation(out, filled, "hgvae", uncovered=int(missing[:, ~covered].sum()), **figures)
 
 
@@ -379,7 +580,7 @@ def impute_file(
         options: how to read the file (format, fps, up axis, units), as motion.formats reads it.
         joint_map: JSON joint map for a skeleton that is no preset (method "hgvae").
         settings: impute_clip's label, steps, lr, start, keep_bones, fallback_seconds, elbo_floor,
-            smooth_seconds.
+            smooth_seconds, probe.
     Returns:
         one ClipImputation per clip of the file.
     Raises:

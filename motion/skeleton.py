@@ -49,6 +49,23 @@ class Skeleton:
         return cls(str(data["name"]), tuple(data["joints"]), tuple(int(p) for p in data["parents"]))
 
 
+MIRROR_NAMES = (("left", "right"), ("Left", "Right"), ("_L", "_R"), ("L_", "R_"), (".L", ".R"))
+"""How joint names mark a body side, each pair (left, right) as written in the presets and common rigs."""
+
+
+def mirror_joints(skeleton: Skeleton) -> list[int]:
+    """Each joint's left-right counterpart, found by name (MIRROR_NAMES: "left_foot" and "right_foot",
+    "Foot_L" and "Foot_R"), or the joint itself where it has none (on the midline, or an unmarked name)."""
+    mirror = list(range(len(skeleton)))
+    for index, name in enumerate(skeleton.joints):
+        for left, right in MIRROR_NAMES:
+            for side, other in ((left, right), (right, left)):
+                counterpart = name.replace(side, other, 1)
+                if side in name and counterpart in skeleton.joints and mirror[index] == index:
+                    mirror[index] = skeleton.joints.index(counterpart)
+    return mirror
+
+
 @dataclass(frozen=True)
 class JointMap:
     """Which source joint supplies each joint of a target skeleton.

@@ -50,8 +50,8 @@ class ImputeConfig:
         method: motion.impute.METHODS: a classical fill, or "hgvae".
         model: the HG-VAE checkpoint, for method "hgvae" and for the scores.
         score: give each clip its out-of-distribution score under `model`.
-        label, steps, lr, start, keep_bones, fallback_seconds, elbo_floor, smooth_seconds: as
-            motion.impute.impute_clip takes them (None: the model's fitted rule).
+        label, steps, lr, start, keep_bones, fallback_seconds, elbo_floor, smooth_seconds, probe: as
+            motion.impute.impute_clip takes them (a None: the model's fitted rule).
         joint_map: JSON joint map for skeletons that are no preset.
         read: how to read the files (format, fps, up axis, units).
     """
@@ -67,6 +67,7 @@ class ImputeConfig:
     fallback_seconds: float | None = None
     elbo_floor: float | None = None
     smooth_seconds: float | None = None
+    probe: bool = True
     joint_map: str | None = None
     read: ReadOptions = field(default_factory=ReadOptions)
 
@@ -89,7 +90,9 @@ class ImputeConfig:
         """impute_clip's keyword arguments (method "hgvae")."""
         if self.method != "hgvae":
             return {}
-        names = ("label", "steps", "lr", "start", "keep_bones", "fallback_seconds", "elbo_floor", "smooth_seconds")
+        names = (
+            "label", "steps", "lr", "start", "keep_bones", "fallback_seconds", "elbo_floor", "smooth_seconds", "probe"
+        )  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
     def to_dict(self) -> dict:
