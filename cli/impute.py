@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     command.add_argument(
         "--fallback-seconds", type=float,
-        help="gaps up to this long keep the donor fill, 0: the model fills every gap (default: the rule "
+        help="gaps up to this long keep the donor fill, 0: the model fills every gap, weighed by its probe (default: the rule "
         f"fitted for the model, motion evaluate --parts fills --save-fallback; else {FALLBACK_SECONDS:g})",
     )  # fmt: skip
     command.add_argument(
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--probe", action=argparse.BooleanOptionalAction, default=DEFAULTS.probe,
         help="check the model on the clip first: hide each long gap's mirror joint (left for right) over the "
         "gap's frames too, and keep the share of the model's departure from the donor fill that fits those "
-        "hidden values best (runs the model twice)",
+        "hidden values best (runs the model twice); a rule fitted probed, as the shipped one, holds only with it",
     )  # fmt: skip
     command.add_argument(
         "--joint-map",
@@ -147,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     windows = sum(r.windows for r in results)
     imputed = [r for r in results if r.windows]
     message = f"filled {filled:,} values ({args.method})" + (f" in {windows} windows" if windows else "")
+    if args.method == "hgvae" and not windows:
+        message += "; the model did not run (every gap within its fallback, or none with a probe): the donor fill"
     if imputed:
         before = sum(r.elbo_before * r.windows for r in imputed) / windows
         after = sum(r.elbo_after * r.windows for r in imputed) / windows

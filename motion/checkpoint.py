@@ -45,8 +45,9 @@ class ModelMetadata:
         epochs: passes over the training rows asked for (HG-VAE), or None.
         imputation: the HG-VAE's fallback rule, fitted on val clips after training
             (evaluation.gap_filling.fit_fallback; save_imputation_rule): "fallback_seconds",
-            "elbo_floor" and "smooth_seconds", as motion.impute.impute_clip takes them, and "fill",
-            the classical fill it was fitted against (motion.impute.BASE_FILL); empty when never fitted.
+            "elbo_floor" and "smooth_seconds", as motion.impute.impute_clip takes them, "fill", the
+            classical fill it was fitted against (motion.impute.BASE_FILL), and "probe", whether it
+            was fitted on probed fills; empty when never fitted.
     """
 
     skeleton: Skeleton
@@ -164,7 +165,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
     return payload
 
 
-def save_imputation_rule(path: str | Path, rule: Mapping[str, float | str]) -> None:
+def save_imputation_rule(path: str | Path, rule: Mapping[str, float | str | bool]) -> None:
     """Record an HG-VAE's fitted fallback rule (ModelMetadata.imputation) in its checkpoint, in place
     (atomically); everything else in the file stays as it was."""
     payload = load_checkpoint(path, "hgvae")
