@@ -21,7 +21,7 @@ from evaluation.imputation import errors
 from motion.clip import Clip
 from motion.fills import FILLS
 from motion.formats import list_sources, read_source
-from motion.impute import BASE_FILL, ClipImputation, fill_clip, impute_clip, learned_fill
+from motion.impute import BASE_FILL, ClipImputation, MapSearch, fill_clip, impute_clip, learned_fill
 from motion.models import HGVAE
 from motion.skeleton import Skeleton, preset_roles, resolve_joint_map
 from motion.splits import split_sources
@@ -232,7 +232,9 @@ def fit_fallback(model: HGVAE, clips: list[Clip], seed: int = 1) -> dict:
         for clip in clips:
             mask = pattern_mask(pattern, clip, generator)
             gappy = replace(clip, positions=np.where(mask, np.nan, clip.positions).astype(np.float32))
-            fill = learned_fill(model, gappy, mask, start=BASE_FILL, fallback_seconds=0, elbo_floor=-math.inf)
+            fill = learned_fill(
+                model, gappy, mask, MapSearch(start=BASE_FILL), fallback_seconds=0, elbo_floor=-math.inf
+            )
             floor = min([floor, *fill.window_elbo])
             truth = clip.positions[:, fill.indices]
             draws.append((truth, fill, index))

@@ -335,9 +335,8 @@ def impute_clip(
     missing = np.isnan(clip.positions) if missing is None else missing
     if not missing.any():
         return ClipImputation(clip.positions, np.zeros_like(missing), "hgvae")
-    fill = learned_fill(
-        model, clip, missing, label, steps, lr, start, stride, joint_map, fallback_seconds, elbo_floor, probe
-    )
+    search = MapSearch(label, steps, lr, start, stride, joint_map)
+    fill = learned_fill(model, clip, missing, search, fallback_seconds, elbo_floor, probe)
     estimate, weight = fill.compose(fallback_seconds, keep_bones, smooth_seconds)
     return _write_back(
         clip, missing, fill.indices, fill.hole, estimate, windows=fill.windows, labels=fill.labels,
@@ -345,16 +344,23 @@ def impute_clip(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class MapSearch:
+    """How the model's MAP search runs on a clip: impute_clip's arguments of the same names."""
+
+    label: str | None = None
+    steps: int = 10
+    lr: float = MAP_LR
+    start: str = BASE_FILL
+    stride: int | None = None
+    joint_map: str | Path | None = None
+
+
 def learned_fill(
     model: HGVAE,
     clip: Clip,
     missing: np.ndarray,
-    label: str | None = None,
-    steps: int = 10,
-    lr: float = MAP_LR,
-    start: str = BASE_FILL,
-    stride: int | None = None,
-    joint_map: str | Path | None = None,
+    search: MapSearch = MapSearch(),
     fallback_seconds: float = FALLBACK_SECONDS,
     elbo_floor: float = -math.inf,
     probe: bool = True,
@@ -365,16 +371,17 @@ def learned_fill(
     no such gap has a probe.
 
     Args:
-        model, clip, label, steps, lr, start, stride, joint_map: as impute_clip takes them.
+        model, clip: as impute_clip takes them.
         missing: (frames, joints, 3) bool on the clip's skeleton, True where occluded.
+        search: impute_clip's label, steps, lr, start, stride and joint_map.
         fallback_seconds, elbo_floor: as impute_clip takes them, without the model's rule.
         probe: check the model on its probe.
     Raises:
         InputError: as impute_clip.
     """
-    _check_settings(model, start, label)
+    _check_settings(model, search.start, search.label)
     skeleton = model.metadata.skeleton
-    indices = resolve_joint_map(clip.skeleton, skeleton.name, joint_map, clip.source).indices(
+    indices = resolve_joint_map(clip.skeleton, skeleton.name, search.joint_map, clip.source).indices(
         clip.skeleton, clip.source
     )
     hole = missing[:, indices]
@@ -387,15 +394,13 @@ def learned_fill(
     check = probe_mask(hole, long, mirror_joints(skeleton)) if probe else None
     if not long.any() or (check is not None and not check.any()):  # the donor fill stands
         return fill
-    fill = replace(
-        fill, **_model_fill(model, positions, hole, classical, clip, label, steps, lr, start, stride, elbo_floor)
-    )
+    fill = replace(fill, **_model_fill(model, positions, hole, classical, clip, search, elbo_floor))
     if check is None:
         return fill
     both, hidden = hole | check, np.where(check, np.nan, positions)
     check_classical = classical_fill(BASE_FILL, hidden, both, skeleton, clip.fps)
     try:
-        checked = _model_fill(model, hidden, both, check_classical, clip, label, steps, lr, start, stride, elbo_floor)
+        checked = _model_fill(model, hidden, both, check_classical, clip, search, elbo_floor)
     except InputError:  # the probe hid the last frames of a joint the windows need (a shoulder): nothing to check
         return replace(fill, check=np.zeros_like(check))
     return replace(fill, check=check, check_classical=check_classical, check_learned=checked["learned"])
@@ -416,11 +421,7 @@ def _model_fill(
     hole: np.ndarray,
     classical: np.ndarray,
     clip: Clip,
-    label: str | None,
-    steps: int,
-    lr: float,
-    start: str,
-    stride: int | None,
+    search: MapSearch,
     elbo_floor: float,
 ) -> dict:
     """The model's MAP fill of every missing entry of `positions` (on its skeleton, at the clip's rate
@@ -428,6 +429,7 @@ def _model_fill(
     learned, windows, labels, elbo_before, elbo_after and window_elbo."""
     metadata = model.metadata
     skeleton, fps, frames = metadata.skeleton, metadata.fps, model.config.frames
+    start = search.start
     if start == BASE_FILL:
         start_fill = classical
     else:  # the mean search still aligns its windows on the interpolation
@@ -448,16 +450,18 @@ def _model_fill(
         if hole_at_rate[:, roles[role]].all():
             raise InputError(f"{clip.source}: joint {skeleton.joints[roles[role]]!r} ({role}) is never observed")
 
-    starts = window_starts(len(guide), frames, stride or frames // 2)
+    starts = window_starts(len(guide), frames, search.stride or frames // 2)
     span = torch.tensor(starts)[:, None] + torch.arange(frames)
     windows, origin, facing = normalise_windows(guide[span], roles)
     never_seen = hole_at_rate.all(0)  # coordinates with nothing to interpolate start at the training mean
     windows = torch.where(never_seen, model.data_mean.cpu().reshape(model.window_shape), windows)
     device = model.data_mean.device
     windows = windows.to(device)
-    labels = _window_labels(model, windows, label)
+    labels = _window_labels(model, windows, search.label)
     search_start = "mean" if start == "mean" else "given"
-    result = model.impute(windows, hole_at_rate[span].to(device), labels, steps=steps, lr=lr, start=search_start)
+    result = model.impute(
+        windows, hole_at_rate[span].to(device), labels, steps=search.steps, lr=search.lr, start=search_start
+    )
     restored = from_local_frame(result.windows.cpu().reshape(len(starts), -1, 3), origin, facing)
 
     trusted = (result.elbo_before.cpu() >= elbo_floor).float()
